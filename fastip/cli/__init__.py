@@ -1,0 +1,1 @@
+"""Console scripts: thin argparse layers over the public API."""

@@ -1,0 +1,91 @@
+"""Export: torch -> validated ONNX, optionally OpenVINO IR, written as an atomic bundle."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from fastip.bundle import Bundle, BundleWriter
+from fastip.errors import InputError
+from fastip.export.onnx import MIN_OPSET, export_onnx, onnx_metadata, output_specs
+from fastip.export.source import ModelSource, resolve
+from fastip.export.validate import RTOL, validate, validation_feeds
+from fastip.manifest import Manifest
+from fastip.versions import tool_versions
+
+TARGETS = ("onnx", "ort", "openvino", "trt")
+PRECISIONS = ("fp32", "fp16", "int8")
+
+__all__ = ["TARGETS", "export_model", "resolve"]
+
+
+def stderr_progress(message: str, _start=[time.perf_counter()]) -> None:  # noqa: B006 - shared clock on purpose
+    print(f"[{time.perf_counter() - _start[0]:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def export_model(model: str | ModelSource, out: str | os.PathLike, *, target: str = "onnx", precision: str = "fp32",
+                 weights: str | None = None, norm: str | None = None, input_shape: str | None = None,
+                 opset: int = MIN_OPSET, rtol: float = RTOL, overwrite: bool = True,
+                 progress: Callable[[str], None] = lambda _: None, **quant_options) -> Bundle:
+    """Export a registry model (or `pkg.module:fn`) to a validated bundle at `out`; nothing is left on failure."""
+    if target not in TARGETS:
+        raise InputError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    if quant_options and precision == "fp32" and target != "trt":
+        raise InputError(f"options {sorted(quant_options)} apply to --precision int8/fp16 or --target trt only")
+    source = model if isinstance(model, ModelSource) else None
+    if source is None:
+        progress(f"building {model}")
+        source = resolve(model, weights=weights, norm=norm, input_shape=input_shape)
+    outputs = output_specs(source)
+    with BundleWriter(out, overwrite=overwrite) as writer:
+        root = writer.dir
+        artifacts = {"onnx": "model.onnx", "torch": "weights.safetensors"}
+        progress(f"exporting {source.name} to ONNX (opset {opset})")
+        export_onnx(source, outputs, root / "model.onnx", opset=opset, metadata=onnx_metadata(source, [source.input], outputs))
+        from fastip.models.checkpoint import save_state_dict
+
+        save_state_dict(source.module.state_dict(), root / "weights.safetensors")
+        if target == "openvino":
+            from fastip.export.openvino import convert_to_ir
+
+            progress("converting to OpenVINO IR")
+            convert_to_ir(root / "model.onnx", root / "model.xml")
+            artifacts["openvino"] = "model.xml"
+        records = _validate_fp32(source, outputs, root, artifacts, rtol, progress)
+        manifest = Manifest(model=source.name, family=source.family, io=source.io, inputs=[source.input],
+                            outputs=outputs, artifacts=artifacts, source=source.record, validation=records,
+                            versions=tool_versions())
+        if precision != "fp32" or target == "trt":
+            from fastip.calibration.targets import add_precision_artifacts
+
+            manifest = add_precision_artifacts(source, manifest, root, target=target, precision=precision,
+                                               progress=progress, **quant_options)
+        bundle = writer.commit(manifest)
+    progress(f"wrote {Path(out)} ({', '.join(bundle.manifest.artifacts.values())})")
+    return bundle
+
+
+def _validate_fp32(source: ModelSource, outputs, root: Path, artifacts: dict[str, str], rtol: float,
+                   progress: Callable[[str], None]) -> list:
+    from fastip.runtimes.ort import OrtSession
+    from fastip.runtimes.torch import TorchSession
+
+    inputs = [source.input]
+    reference = TorchSession(source.deploy, inputs, outputs)
+    candidates = {("onnx", "ort"): OrtSession(root / "model.onnx", inputs, outputs)}
+    if "openvino" in artifacts:
+        from fastip.runtimes.openvino import OpenVinoSession
+
+        candidates[("openvino", "openvino")] = OpenVinoSession(root / artifacts["openvino"], inputs, outputs)
+    try:
+        feeds = validation_feeds(source.input, source.io, source.family)
+        return validate(reference.run, {k: s.run for k, s in candidates.items()}, feeds, source.input.name,
+                        rtol=rtol, progress=progress)
+    finally:
+        for session in candidates.values():
+            session.close()

@@ -1,0 +1,120 @@
+"""Where an exported model comes from: a registry name or a user's `module:callable`, and how to rebuild it."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from fastip.errors import ExportError, InputError
+from fastip.spec import ImageIO, TensorSpec
+
+INPUT_NAME = "input"
+
+
+@dataclass
+class ModelSource:
+    """A built model ready to export: the module, its deploy form, identity and I/O."""
+
+    name: str
+    family: str
+    io: ImageIO
+    module: Any  # nn.Module as trained (its state dict goes into the bundle)
+    deploy: Any  # nn.Module as exported (norms folded)
+    input: TensorSpec
+    record: dict[str, Any]  # how to rebuild: {"kind", "builder", "kwargs", "weights"}
+
+
+def deploy_form(module):
+    """The module to export: `fuse()`d when the model defines deploy-time re-parameterisation."""
+    fuse = getattr(module, "fuse", None)
+    return (fuse() if callable(fuse) else module).eval()
+
+
+def parse_input_shape(text: str) -> tuple[int | str, ...]:
+    """'1x3xHxW' -> (1, 3, 'H', 'W'); letters are dynamic dims."""
+    parts = [p for p in re.split(r"[x,]", text.strip()) if p]
+    if len(parts) != 4:
+        raise InputError(f"--input-shape must be NxCxHxW like 1x3xHxW, got {text!r}")
+    dims: list[int | str] = []
+    for part in parts:
+        if part.isdigit() and int(part) > 0:
+            dims.append(int(part))
+        elif part.isidentifier():
+            dims.append(part)
+        else:
+            raise InputError(f"--input-shape dim {part!r} must be a positive integer or a name like H")
+    if not isinstance(dims[1], int):
+        raise InputError("--input-shape needs a fixed channel count, e.g. 1x3xHxW")
+    return ("N", *dims[1:]) if dims[0] == 1 else tuple(dims)
+
+
+def resolve(model: str, *, weights: str | None = None, norm: str | None = None,
+            input_shape: str | None = None) -> ModelSource:
+    """Build a registry model by name, or a user's `package.module:function` returning an nn.Module."""
+    if ":" in model:
+        return _resolve_import(model, weights=weights, input_shape=input_shape or "1x3xHxW")
+    from fastip import models
+
+    spec = models.get(model)
+    kwargs: dict[str, Any] = {}
+    if norm is not None:
+        if spec.family != "can":
+            raise InputError(f"--norm applies to CAN models only, not {model} ({spec.family})")
+        kwargs["norm"] = norm
+    weights = weights if weights is not None else spec.default_weights
+    module = spec.build(weights=weights, **kwargs)
+    if spec.io.input_size:
+        shape: tuple[int | str, ...] = ("N", 3, *spec.io.input_size)
+    else:
+        shape = ("N", 3, "H", "W")
+    record = {"kind": "registry", "builder": spec.name, "kwargs": kwargs, "weights": weights}
+    return ModelSource(spec.name, spec.family, spec.io, module, deploy_form(module),
+                       TensorSpec(INPUT_NAME, shape), record)
+
+
+def _import_builder(target: str):
+    module_name, _, attr = target.partition(":")
+    try:
+        mod = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InputError(f"cannot import {module_name!r} for {target!r}: {exc}; is it on PYTHONPATH?") from exc
+    builder = getattr(mod, attr, None)
+    if builder is None or not callable(builder):
+        raise InputError(f"{module_name!r} has no callable {attr!r}")
+    return builder
+
+
+def _resolve_import(target: str, *, weights: str | None, input_shape: str) -> ModelSource:
+    from torch import nn
+
+    from fastip.models.checkpoint import load_state_dict
+
+    module = _import_builder(target)()
+    if not isinstance(module, nn.Module):
+        raise ExportError(f"{target} returned {type(module).__name__}, not a torch.nn.Module")
+    if weights is not None:
+        module.load_state_dict(load_state_dict(weights))
+    module.eval()
+    shape = parse_input_shape(input_shape)
+    name = target.rpartition(":")[2]
+    record = {"kind": "import", "builder": target, "kwargs": {}, "weights": weights}
+    return ModelSource(name, "custom", ImageIO(), module, deploy_form(module), TensorSpec(INPUT_NAME, shape), record)
+
+
+def rebuild_module(bundle):
+    """Rebuild a bundle's PyTorch model (deploy form) from its source record and stored weights."""
+    from fastip.models.checkpoint import load_state_dict
+
+    record = bundle.manifest.source
+    if "torch" not in bundle.manifest.artifacts or not record.get("builder"):
+        raise InputError(f"bundle {bundle.root} carries no PyTorch weights; use backend ort or openvino")
+    if record.get("kind") == "import":
+        module = _import_builder(record["builder"])()
+    else:
+        from fastip import models
+
+        module = models.get(record["builder"]).build(weights=None, **record.get("kwargs", {}))
+    module.load_state_dict(load_state_dict(bundle.path("torch")))
+    return deploy_form(module)

@@ -1,0 +1,113 @@
+"""Super-resolution networks, RGB in [0, 1], each for x2, x3 and x4.
+
+- ESPCN: Shi et al., "Real-Time Single Image and Video Super-Resolution Using an Efficient
+  Sub-Pixel Convolutional Neural Network", CVPR 2016 (5-3-3 convs, tanh, pixel shuffle).
+- FSRCNN: Dong, Loy, Tang, "Accelerating the Super-Resolution Convolutional Neural Network",
+  ECCV 2016 (d=56, s=12, m=4, PReLU, 9x9 transposed conv).
+- EDSR-baseline: Lim et al., "Enhanced Deep Residual Networks for Single Image Super-Resolution",
+  CVPRW 2017 (16 residual blocks, 64 channels, no batch norm, pixel-shuffle upsampler).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fastip.models.checkpoint import load_into
+from fastip.models.registry import get as _get_spec
+from fastip.models.registry import register_model
+from fastip.spec import ImageIO
+
+SCALES = (2, 3, 4)
+DIV2K_MEAN = (0.4488, 0.4371, 0.4040)  # EDSR subtracts the DIV2K RGB mean
+
+
+class ESPCN(nn.Module):
+    """Feature extraction at low resolution, then one sub-pixel convolution layer."""
+
+    def __init__(self, scale: int, channels: int = 3):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 64, 5, padding=2), nn.Tanh(),
+            nn.Conv2d(64, 32, 3, padding=1), nn.Tanh(),
+            nn.Conv2d(32, channels * scale * scale, 3, padding=1),
+        )
+        self.shuffle = nn.PixelShuffle(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shuffle(self.body(x))
+
+
+class FSRCNN(nn.Module):
+    """Feature extraction, shrinking, mapping, expanding, then a transposed conv upsampler."""
+
+    def __init__(self, scale: int, channels: int = 3, d: int = 56, s: int = 12, m: int = 4):
+        super().__init__()
+        layers = [nn.Conv2d(channels, d, 5, padding=2), nn.PReLU(d), nn.Conv2d(d, s, 1), nn.PReLU(s)]
+        for _ in range(m):
+            layers += [nn.Conv2d(s, s, 3, padding=1), nn.PReLU(s)]
+        layers += [nn.Conv2d(s, d, 1), nn.PReLU(d)]
+        self.body = nn.Sequential(*layers)
+        self.deconv = nn.ConvTranspose2d(d, channels, 9, stride=scale, padding=4, output_padding=scale - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.deconv(self.body(x))
+
+
+class ResBlock(nn.Module):
+    """conv-ReLU-conv with an identity skip, no batch norm."""
+
+    def __init__(self, feats: int, res_scale: float = 1.0):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(feats, feats, 3, padding=1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(feats, feats, 3, padding=1))
+        self.res_scale = res_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x) * self.res_scale
+
+
+class EDSR(nn.Module):
+    """EDSR-baseline: mean shift, head conv, residual body with a long skip, pixel-shuffle tail."""
+
+    def __init__(self, scale: int, channels: int = 3, feats: int = 64, blocks: int = 16):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(DIV2K_MEAN).view(1, 3, 1, 1))
+        self.head = nn.Conv2d(channels, feats, 3, padding=1)
+        self.body = nn.Sequential(*[ResBlock(feats) for _ in range(blocks)], nn.Conv2d(feats, feats, 3, padding=1))
+        up: list[nn.Module] = []
+        for step in ([2, 2] if scale == 4 else [scale]):
+            up += [nn.Conv2d(feats, feats * step * step, 3, padding=1), nn.PixelShuffle(step)]
+        self.tail = nn.Sequential(*up, nn.Conv2d(feats, channels, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.head(x - self.mean)
+        x = x + self.body(x)
+        return self.tail(x) + self.mean
+
+
+def _sr_io(scale: int) -> ImageIO:
+    return ImageIO(colour_order="RGB", value_range=(0.0, 1.0), scale_factor=scale)
+
+
+def _build(name: str, cls: type[nn.Module], scale: int, weights: str | None) -> nn.Module:
+    model = cls(scale)
+    load_into(model, weights, _get_spec(name))
+    return model.eval()
+
+
+def _register(arch: str, cls: type[nn.Module], scale: int, description: str) -> None:
+    name = f"{arch}_x{scale}"
+
+    def builder(*, weights: str | None = None) -> nn.Module:
+        return _build(name, cls, scale, weights)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = f"{description}, x{scale}."
+    register_model(family="sr", io=_sr_io(scale), description=f"{description}, x{scale}")(builder)
+
+
+for _scale in SCALES:
+    _register("espcn", ESPCN, _scale, "ESPCN (Shi et al. 2016)")
+    _register("fsrcnn", FSRCNN, _scale, "FSRCNN (Dong et al. 2016)")
+    _register("edsr_baseline", EDSR, _scale, "EDSR-baseline (Lim et al. 2017)")

@@ -1,0 +1,82 @@
+"""Pipelines: pre-processing + Session + post-processing, driven by the manifest, the same on every backend."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from fastip.errors import InputError
+from fastip.images import as_uint8_rgb
+from fastip.runtimes.base import Session
+from fastip.spec import ImageIO
+
+
+def to_tensor(image: np.ndarray, io: ImageIO) -> np.ndarray:
+    """uint8 HWC RGB -> float32 1x3xHxW in the model's value range, colour order and normalisation."""
+    image = as_uint8_rgb(image)
+    if io.colour_order == "BGR":
+        image = image[..., ::-1]
+    lo, hi = io.value_range
+    x = image.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
+    x = (x - np.asarray(io.mean, np.float32)) / np.asarray(io.std, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def to_image(tensor: np.ndarray, io: ImageIO) -> np.ndarray:
+    """float 1x3xHxW model output -> uint8 HWC RGB (inverse of to_tensor, rounded and clipped)."""
+    if tensor.ndim != 4 or tensor.shape[0] != 1 or tensor.shape[1] != 3:
+        raise InputError(f"expected a 1x3xHxW image tensor, got shape {tensor.shape}")
+    lo, hi = io.value_range
+    x = tensor[0].transpose(1, 2, 0).astype(np.float32) * np.asarray(io.std, np.float32) + np.asarray(io.mean, np.float32)
+    x = (x - lo) * (255.0 / (hi - lo))
+    image = np.clip(np.rint(np.nan_to_num(x, nan=0.0)), 0, 255).astype(np.uint8)
+    return image[..., ::-1].copy() if io.colour_order == "BGR" else image
+
+
+class ImagePipeline:
+    """Image in, image out (CAN, SR and custom image-to-image models)."""
+
+    def __init__(self, session: Session, io: ImageIO):
+        if io.output != "image":
+            raise InputError(f"ImagePipeline needs a model with image output, not {io.output!r}")
+        self.session = session
+        self.io = io
+        self.input_name = session.inputs[0].name
+        self.output_name = session.outputs[0].name
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        image = as_uint8_rgb(image)
+        h, w = image.shape[:2]
+        m = self.io.size_multiple
+        ph, pw = -h % m, -w % m
+        if ph or pw:
+            image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="reflect" if min(h, w) > max(ph, pw) else "edge")
+        out = self.session.run({self.input_name: to_tensor(image, self.io)})[self.output_name]
+        s = self.io.scale_factor
+        return to_image(out, self.io)[: h * s, : w * s]
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> "ImagePipeline":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_pipeline(bundle: str | os.PathLike, backend: str = "ort", **options: Any):
+    """The family's pipeline over `runtimes.open(bundle, backend, **options)`."""
+    from fastip import runtimes
+    from fastip.bundle import Bundle
+
+    loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
+    session = runtimes.open(loaded, backend, **options)
+    io = loaded.manifest.io
+    if io.output == "detections":
+        from fastip.detection.pipeline import FacePipeline
+
+        return FacePipeline(session, io)
+    return ImagePipeline(session, io)

@@ -1,0 +1,73 @@
+"""The Session contract every backend implements: inputs, outputs, run(feed), close()."""
+
+from __future__ import annotations
+
+import abc
+from typing import Mapping
+
+import numpy as np
+
+from fastip.errors import InputError
+from fastip.spec import TensorSpec
+
+
+class Session(abc.ABC):
+    """A loaded model on one backend. Feeds are dicts of named ndarrays, checked against `inputs`."""
+
+    backend: str = ""
+
+    def __init__(self, inputs: list[TensorSpec], outputs: list[TensorSpec]):
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self._closed = False
+
+    def run(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one inference; returns every output by name."""
+        if self._closed:
+            raise InputError(f"this {self.backend} session is closed; open a new one")
+        self.check_feed(feed)
+        return self._run(feed)
+
+    @abc.abstractmethod
+    def _run(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Backend-specific inference on an already-checked feed."""
+
+    def check_feed(self, feed: Mapping[str, np.ndarray]) -> None:
+        """Raise InputError unless `feed` has exactly the declared inputs with fitting rank, dtype and dims."""
+        if not isinstance(feed, Mapping):
+            raise InputError(f"feed must be a dict of name -> ndarray, got {type(feed).__name__}")
+        expected = {t.name for t in self.inputs}
+        if set(feed) != expected:
+            raise InputError(f"feed has inputs {sorted(feed)}, the model takes {sorted(expected)}")
+        for spec in self.inputs:
+            check_tensor(spec, feed[spec.name])
+
+    def close(self) -> None:
+        """Release the backend's resources; the session can no longer run."""
+        self._closed = True
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        ins = ", ".join(f"{t.name}{list(t.shape)}" for t in self.inputs)
+        return f"<{type(self).__name__} backend={self.backend} inputs=[{ins}]>"
+
+
+def check_tensor(spec: TensorSpec, value: np.ndarray) -> None:
+    """Check one array against its TensorSpec, with a message that says what to change."""
+    if not isinstance(value, np.ndarray):
+        raise InputError(f"input {spec.name!r} must be a numpy array, got {type(value).__name__}")
+    if value.dtype != np.dtype(spec.dtype):
+        raise InputError(f"input {spec.name!r} must be {spec.dtype}, got {value.dtype}; convert with .astype(np.{spec.dtype})")
+    if value.ndim != spec.rank:
+        raise InputError(f"input {spec.name!r} must have rank {spec.rank} ({spec.layout} {list(spec.shape)}), got shape {value.shape}")
+    for axis, (want, got) in enumerate(zip(spec.shape, value.shape)):
+        if got == 0:
+            raise InputError(f"input {spec.name!r} has an empty axis {axis} (shape {value.shape})")
+        if isinstance(want, int) and want != got:
+            what = "channels" if spec.layout == "NCHW" and axis == 1 else f"axis {axis}"
+            raise InputError(f"input {spec.name!r} needs {want} {what}, got {got} (shape {value.shape}, expected {list(spec.shape)})")
