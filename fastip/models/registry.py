@@ -56,7 +56,8 @@ class ModelSpec:
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
-_FAMILY_MODULES = ("fastip.models.can", "fastip.models.sr", "fastip.models.face")
+_FAMILY_MODULES = ("fastip.models.can", "fastip.models.sr", "fastip.models.face", "fastip.models.fast")
+WEIGHTS_INDEX = WEIGHTS_DIR / "index.json"
 _loaded = False
 
 
@@ -100,6 +101,19 @@ def _load_families() -> None:
                 raise FastipError("the model zoo needs PyTorch: pip install torch==2.13.0") from exc
             raise
     _loaded = True
+    _load_weights_index()
+
+
+def _load_weights_index() -> None:
+    """Attach the shipped weights listed in weights/index.json to their models."""
+    import json
+
+    if not WEIGHTS_INDEX.is_file():
+        return
+    for entry in json.loads(WEIGHTS_INDEX.read_text(encoding="utf-8")):
+        model = entry.pop("model")
+        if model in _REGISTRY and entry["name"] not in _REGISTRY[model].weights:
+            add_weights(model, Weights(**entry))
 
 
 def get(name: str) -> ModelSpec:
