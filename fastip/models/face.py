@@ -90,6 +90,8 @@ BACK = BlazeFaceLayout(
 class BlazeFace(nn.Module):
     """BlazeFace: NCHW RGB in [-1, 1] -> (regressors (N, 896, 16), score logits (N, 896, 1))."""
 
+    output_names = OUTPUT_NAMES
+
     def __init__(self, layout: BlazeFaceLayout = FRONT):
         super().__init__()
         self.layout = layout
