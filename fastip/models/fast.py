@@ -1,0 +1,162 @@
+"""Fast mode: a CAN run at 1/f resolution, restored to full resolution by guided upsampling.
+
+He & Sun, "Fast Guided Filter", arXiv 1505.00996 (2015): compute the guided filter's linear
+coefficients on subsampled images, upsample them, apply them to the full-resolution guide.
+Wu, Zheng, Zhang, Huang, "Fast End-to-End Trainable Guided Filter", CVPR 2018: the same as a
+differentiable layer after a low-resolution network, trainable end to end.
+
+Per output channel c, with guide I_c (the low-resolution input) and filter input p_c (the CAN's
+low-resolution output), over (2r+1)^2 windows:
+    A = cov(I, p) / (var(I) + eps),  b = mean(p) - A * mean(I)
+then the window means of A and b are bilinearly upsampled and out = A_hr * I_hr + b_hr.
+Everything is plain tensor ops (pad, avg-pool, resize, slice) so it exports into one ONNX graph
+with dynamic height and width, including sizes not divisible by f.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fastip.errors import InputError
+from fastip.models.can import CAN, CAN_IO
+from fastip.models.checkpoint import load_state_dict
+from fastip.models.registry import get as _get_spec
+from fastip.models.registry import register_model
+
+FACTORS = (2, 4, 8)
+RADIUS = 1  # box radius at low resolution: 3x3 windows there, (3f)^2 pixels at full resolution
+EPS = 1e-4  # regularisation on [0, 1] images; ~1% of the intensity range squared
+
+
+def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean over (2r+1)^2 windows; windows at the border average only the pixels inside the image."""
+    return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
+
+
+def downsample(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Area downsampling by `factor`; the bottom/right edge is replicated up to a multiple of it first."""
+    h, w = x.shape[-2], x.shape[-1]
+    ph, pw = (factor - h % factor) % factor, (factor - w % factor) % factor
+    x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return F.avg_pool2d(x, factor, stride=factor)
+
+
+class GuidedUpsample(nn.Module):
+    """Fast guided filter: coefficients from (guide_lr, out_lr), applied to guide_hr (channel-wise)."""
+
+    def __init__(self, factor: int, radius: int = RADIUS, eps: float = EPS):
+        super().__init__()
+        if radius < 1 or eps <= 0:
+            raise ValueError(f"guided filter needs radius >= 1 and eps > 0, got {radius}, {eps}")
+        self.factor = factor
+        self.radius = radius
+        self.eps = eps
+
+    def coefficients(self, guide_lr: torch.Tensor, out_lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Window-averaged linear coefficients (A, b) at low resolution."""
+        r = self.radius
+        mean_i, mean_p = box_mean(guide_lr, r), box_mean(out_lr, r)
+        cov_ip = box_mean(guide_lr * out_lr, r) - mean_i * mean_p
+        var_i = box_mean(guide_lr * guide_lr, r) - mean_i * mean_i
+        a = cov_ip / (var_i + self.eps)
+        b = mean_p - a * mean_i
+        return box_mean(a, r), box_mean(b, r)
+
+    def forward(self, guide_lr: torch.Tensor, out_lr: torch.Tensor, guide_hr: torch.Tensor) -> torch.Tensor:
+        a, b = self.coefficients(guide_lr, out_lr)
+        # exact factor-f resize onto the padded grid, then crop: pixel centres line up for any size
+        a = F.interpolate(a, scale_factor=self.factor, mode="bilinear", align_corners=False)
+        b = F.interpolate(b, scale_factor=self.factor, mode="bilinear", align_corners=False)
+        h, w = guide_hr.shape[-2], guide_hr.shape[-1]
+        return a[..., :h, :w] * guide_hr + b[..., :h, :w]
+
+
+class FastCAN(nn.Module):
+    """A CAN applied at 1/`factor` resolution, upsampled by a guided filter guided by the input."""
+
+    def __init__(self, can: nn.Module, factor: int, *, radius: int = RADIUS, eps: float = EPS):
+        super().__init__()
+        if factor not in FACTORS:
+            raise InputError(f"fast-mode factor must be one of {FACTORS}, not {factor}")
+        self.factor = factor
+        self.can = can
+        self.upsample = GuidedUpsample(factor, radius, eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        low = downsample(x, self.factor)
+        return self.upsample(low, self.can(low), x)
+
+    def fuse(self) -> "FastCAN":
+        """Deploy form: the inner CAN's norms folded; the guided upsampling has nothing to fold."""
+        fuse = getattr(self.can, "fuse", None)
+        inner = fuse() if callable(fuse) else self.can
+        return FastCAN(inner, self.factor, radius=self.upsample.radius, eps=self.upsample.eps).eval()
+
+    def receptive_field_radius(self, can_radius: int) -> int:
+        """Full-resolution pixels each side that can affect one output pixel, given the CAN's low-res radius."""
+        # CAN + two box filters + one bilinear neighbour at low resolution, plus the pooling cell
+        return self.factor * (can_radius + 2 * self.upsample.radius + 1) + self.factor
+
+
+def to_fast(can: nn.Module, factor: int, *, radius: int = RADIUS, eps: float = EPS) -> FastCAN:
+    """Wrap a (trained or training) CAN for fast mode; its parameters stay shared, for end-to-end fine-tuning."""
+    return FastCAN(can, factor, radius=radius, eps=eps)
+
+
+def load_fast_weights(model: FastCAN, weights: str | os.PathLike | None, name: str, base: str) -> None:
+    """Load weights by the fast model's own shipped names, the base CAN's names, or a file of either layout."""
+    if weights is None:
+        return
+    own, base_spec = _get_spec(name), _get_spec(base)
+    text = str(weights)
+    if text in own.weights:
+        path = own.weights[text].path
+    elif text in base_spec.weights:
+        path = base_spec.weights[text].path
+    elif os.path.splitext(text)[1]:
+        path = text
+    else:
+        shipped = sorted({*own.weights, *base_spec.weights})
+        raise InputError(f"model {name!r} (fast {base}) has no weights named {text!r}; shipped: "
+                         f"{', '.join(shipped) or 'none'}; or give a .pt/.safetensors path")
+    state = load_state_dict(path)
+    # a fast model's state dict is the CAN's under "can."; a base CAN checkpoint fits as is
+    state = {k.removeprefix("can."): v for k, v in state.items()}
+    missing, unexpected = model.can.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        from fastip.errors import BundleError
+
+        raise BundleError(f"weights {path} do not fit {name}: missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}")
+
+
+_BASES = {"can24": (9, 24), "can32": (10, 32)}
+
+
+def _register(base: str, factor: int) -> None:
+    name = f"{base}_fast{factor}"
+    depth, width = _BASES[base]
+
+    def builder(*, weights: str | None = None, norm: str = "batch", radius: int = RADIUS, eps: float = EPS) -> FastCAN:
+        model = FastCAN(CAN(depth=depth, width=width, norm=norm), factor, radius=radius, eps=eps)
+        load_fast_weights(model, weights, name, base)
+        return model.eval()
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = f"{base.upper()} at 1/{factor} resolution with fast guided upsampling."
+    register_model(family="can", io=CAN_IO,
+                   description=f"{base.upper()} at 1/{factor} resolution + fast guided upsampling (fast mode)")(builder)
+
+
+for _base in _BASES:
+    for _factor in FACTORS:
+        _register(_base, _factor)
+
+
+def base_model(name: str) -> str | None:
+    """The base CAN of a fast-mode model name (`can32_fast4` -> `can32`), else None."""
+    base, sep, factor = name.partition("_fast")
+    return base if sep and base in _BASES and factor.isdigit() and int(factor) in FACTORS else None
