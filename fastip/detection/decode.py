@@ -11,11 +11,12 @@ from fastip.errors import BundleError, InputError
 
 def sigmoid_scores(logits: np.ndarray, clip: float | None = 100.0) -> np.ndarray:
     """Logits clipped to [-clip, clip] and squashed to probabilities, without overflow."""
-    x = np.asarray(logits, dtype=np.float32)
+    x = np.asarray(logits, dtype=np.float64)
     if clip:
         x = np.clip(x, -clip, clip)
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32)
+    with np.errstate(under="ignore"):  # exp(-|x|) of a confident logit is below float range: 0 is right
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32)
 
 
 def decode(regressors: np.ndarray, logits: np.ndarray, anchors: np.ndarray,

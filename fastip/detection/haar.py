@@ -68,8 +68,11 @@ class CascadeDetector:
         if importlib.util.find_spec("cv2") is not None:
             import cv2
 
-            classifier = cv2.CascadeClassifier(str(self.path))
-            if not classifier.empty():
+            try:
+                classifier = cv2.CascadeClassifier(str(self.path))
+            except (cv2.error, SystemError):  # a malformed XML raises from inside OpenCV's parser
+                classifier = None
+            if classifier is not None and not classifier.empty():
                 return "opencv", classifier
         if self.kind == "lbp" and importlib.util.find_spec("skimage") is not None:
             from skimage.feature import Cascade

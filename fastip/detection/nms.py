@@ -44,7 +44,8 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray | 
         kept_kps.append(np.tensordot(weights, keypoints[cluster], axes=1))
         kept_scores.append(scores[order[0]])
         order = order[~np.isin(order, cluster) & (order != order[0])]
-    num_kp = keypoints.shape[1]
-    return (np.asarray(kept_boxes, np.float32).reshape(-1, 4), np.asarray(kept_scores, np.float32),
-            np.asarray(kept_kps, np.float32).reshape(-1, num_kp, 2))
+    if not kept_boxes:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, keypoints.shape[1], 2), np.float32)
+    return (np.asarray(kept_boxes, np.float32), np.asarray(kept_scores, np.float32),
+            np.asarray(kept_kps, np.float32))
 

@@ -51,13 +51,12 @@ class _Graph:
     """The first subgraph of a TFLite model, with constant tensors readable as float32 arrays."""
 
     def __init__(self, path: Path):
-        tflite = require("tflite", "face", "reading TFLite models")
-        from tflite.BuiltinOperator import BuiltinOperator
-
-        self.path, self.tflite = path, tflite
-        self.data = path.read_bytes()
+        self.path, self.data = path, path.read_bytes()
         if len(self.data) < 8 or self.data[4:8] != b"TFL3":
             raise BundleError(f"{path} is not a TFLite flatbuffer (no TFL3 identifier); give a MediaPipe .tflite file")
+        self.tflite = tflite = require("tflite", "face", "reading TFLite models")
+        from tflite.BuiltinOperator import BuiltinOperator
+
         try:
             self.model = tflite.Model.GetRootAsModel(self.data, 0)
             self.graph = self.model.Subgraphs(0)
