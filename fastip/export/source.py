@@ -58,6 +58,8 @@ def resolve(model: str, *, weights: str | None = None, norm: str | None = None,
     from fastip import models
 
     spec = models.get(model)
+    if input_shape is not None:
+        raise InputError(f"--input-shape is for your own modules (package.module:function); {model} declares its own input")
     kwargs: dict[str, Any] = {}
     if norm is not None:
         if spec.family != "can":

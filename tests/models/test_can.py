@@ -1,0 +1,61 @@
+"""CAN as in Chen et al. 2017: architecture, identity init, norm modes and deploy-time folding."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from fastip import models  # noqa: E402
+from fastip.models.can import CAN  # noqa: E402
+from tests.support import crop, perturbed_source  # noqa: E402
+
+
+@pytest.mark.parametrize("name, depth, width, dilations", [
+    ("can24", 9, 24, [1, 2, 4, 8, 16, 32, 64, 1]),
+    ("can32", 10, 32, [1, 2, 4, 8, 16, 32, 64, 128, 1]),
+])
+def test_architecture(name, depth, width, dilations):
+    net = models.get(name).build()
+    convs = [layer.conv for layer in net.layers]
+    assert len(convs) + 1 == depth
+    assert [c.dilation[0] for c in convs] == dilations
+    assert all(c.bias is None and c.kernel_size == (3, 3) and c.padding == c.dilation for c in convs)
+    assert convs[0].in_channels == 3 and all(c.out_channels == width for c in convs)
+    assert net.last.kernel_size == (1, 1) and net.last.out_channels == 3 and net.last.bias is not None
+    assert all(layer.norm.lam.item() == 1.0 and layer.norm.mu.item() == 0.0 for layer in net.layers)
+
+
+def test_identity_initialisation_is_the_identity_map(astronaut):
+    x = torch.from_numpy(crop(astronaut, 41, 57).transpose(2, 0, 1)[None].astype(np.float32) / 255)
+    for norm in ("batch", "instance"):
+        with torch.no_grad():
+            assert torch.equal(CAN(norm=norm).eval()(x), x)
+
+
+def test_folded_batch_can_equals_unfolded(astronaut):
+    source = perturbed_source("can32", seed=3)
+    x = torch.from_numpy(crop(astronaut, 67, 91, 200, 180).transpose(2, 0, 1)[None].astype(np.float32) / 255)
+    with torch.no_grad():
+        ref, folded = source.module(x), source.deploy(x)
+    assert not torch.allclose(ref, x, atol=1e-2), "perturbed weights must not be the identity"
+    assert 0.2 < (ref.max() - ref.min()).item() < 5, "outputs stay in an image-like range"
+    assert (ref - folded).abs().max().item() <= 1e-5
+    kinds = {type(m).__name__ for m in source.deploy.modules()} - {"Sequential"}
+    assert kinds == {"Conv2d", "LeakyReLU"}
+
+
+def test_instance_norm_uses_image_statistics(astronaut):
+    source = perturbed_source("can24", seed=1, norm="instance")
+    x = torch.from_numpy(crop(astronaut, 40, 40).transpose(2, 0, 1)[None].astype(np.float32) / 255)
+    with torch.no_grad():
+        single = source.deploy(x)
+        batched = source.deploy(torch.cat([x, x * 0.5 + 0.3]))
+    assert source.deploy is source.module, "instance norm cannot fold"
+    assert torch.allclose(batched[:1], single, atol=1e-5), "each image is normalised by its own statistics"
+
+
+def test_batch_norm_training_updates_running_stats():
+    net = CAN(depth=4, width=8, norm="batch").train()
+    before = net.layers[0].norm.running_mean.clone()
+    net(torch.rand(2, 3, 16, 16))
+    assert not torch.equal(before, net.layers[0].norm.running_mean)
