@@ -53,9 +53,11 @@ def sample_image(name: str) -> np.ndarray:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as uint8 HWC RGB (grayscale is expanded, alpha dropped)."""
+    """Read an image file as uint8 HWC RGB (grayscale is expanded, alpha dropped); `sample:NAME` reads a bundled one."""
     from PIL import Image, UnidentifiedImageError
 
+    if str(path).startswith("sample:"):
+        return sample_image(str(path)[len("sample:"):])
     path = Path(path)
     if not path.is_file():
         raise InputError(f"image file not found: {path}")
