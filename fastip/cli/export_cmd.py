@@ -9,6 +9,9 @@ EPILOG = """examples:
   fastip-export can32 --target openvino -o out/can32-ov
   fastip-export fsrcnn_x2 --target onnx -o out/fsrcnn
   fastip-export mypkg.models:build_net --input-shape 1x3xHxW --target onnx -o out/mine
+  fastip-export can32 --target openvino --precision int8 --calib path/to/images/ -o out/can32-int8
+  fastip-export edsr_baseline_x2 --target ort --precision int8 --calib-method percentile -o out/edsr-int8
+  fastip-export can32 --target trt --precision fp16 --shapes 1x3x256x256:1x3x1080x1920:1x3x2160x3840 -o out/can32-trt
 """
 
 
@@ -28,7 +31,35 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rtol", type=float, default=1e-4, help="validation tolerance: max abs error / output range")
     parser.add_argument("--no-force", dest="overwrite", action="store_false", help="refuse to replace an existing bundle")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _configure_quantization(parser.add_argument_group("quantization and compilation (--precision int8/fp16, --target trt)"))
     parser.set_defaults(func=run)
+
+
+def _configure_quantization(group) -> None:
+    """Flags forwarded to export_model as quant options (dest quant_<name>; unset flags are not forwarded)."""
+    group.add_argument("--calib", dest="quant_calib", help="folder of calibration images (default: the bundled samples)")
+    group.add_argument("--calib-method", dest="quant_calib_method", choices=("min-max", "percentile", "entropy"),
+                       help="activation range method (default min-max)")
+    group.add_argument("--calib-count", dest="quant_calib_count", type=int, help="calibration samples to draw (default 8)")
+    group.add_argument("--calib-seed", dest="quant_calib_seed", type=int, help="seed of the random crops (default 0)")
+    group.add_argument("--calib-shape", dest="quant_calib_shape", help="HxW of calibration crops for dynamic-size models")
+    group.add_argument("--cache-dir", dest="quant_cache_dir", help="calibration range cache (default ~/.cache/fastip/calibration)")
+    group.add_argument("--min-psnr", dest="quant_min_psnr", type=float,
+                       help="quality gate: dB vs FP32 (default 40 for CAN, 35 for SR and custom models)")
+    group.add_argument("--max-hr-drop", dest="quant_max_hr_drop", type=float,
+                       help="quality gate, SR: dB of PSNR vs the HR image that may be lost (default 0.5)")
+    group.add_argument("--min-iou", dest="quant_min_iou", type=float, help="quality gate, face: mean box IoU vs FP32 (default 0.85)")
+    group.add_argument("--allow-fallback", dest="quant_allow_fallback", action="store_true", default=None,
+                       help="ship FP32 (and say so in the manifest) when no candidate passes the gate")
+    group.add_argument("--candidates", dest="quant_candidates", help="comma-separated quantization candidates to try")
+    group.add_argument("--ov-hint", dest="quant_hint", choices=("latency", "throughput"), help="OpenVINO performance hint to record")
+    group.add_argument("--ort-opt-level", dest="quant_opt_level", choices=("disable", "basic", "extended", "all"),
+                       help="ONNX Runtime graph optimisation level to record")
+    group.add_argument("--shapes", dest="quant_shapes", help="TensorRT profile MIN:OPT:MAX, e.g. 1x3x256x256:1x3x1080x1920:1x3x2160x3840")
+    group.add_argument("--workspace-mib", dest="quant_workspace_mib", type=int, help="TensorRT builder workspace (MiB)")
+    group.add_argument("--timing-cache", dest="quant_timing_cache", help="TensorRT timing cache file, reused and updated")
+    group.add_argument("--hardware-compatibility", dest="quant_hardware_compatibility",
+                       choices=("none", "ampere_plus", "same_compute_capability"), help="TensorRT hardware-compatibility level")
 
 
 def run(args: argparse.Namespace) -> int:
