@@ -1,0 +1,266 @@
+"""Runs a benchmark plan: every backend x precision x size x threads in a fresh worker, plus the reference operator."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from fastip.benchmarks import quality
+from fastip.benchmarks.environment import collect_environment
+from fastip.benchmarks.inputs import fit_image, load_images, prepare_bundles, require_artifact
+from fastip.benchmarks.latency import Budget, WorkerError, run_worker, variation_warning
+from fastip.benchmarks.result import BenchmarkReport, BenchmarkResult, LatencyStats, OperatorTiming
+from fastip.errors import InputError
+
+OVERHEAD_GOAL = 0.03
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to measure; `target` is a registry model name or a bundle directory."""
+
+    target: str
+    backends: tuple[str, ...] = ("ort", "openvino")
+    precisions: tuple[str, ...] = ("fp32",)
+    sizes: tuple[tuple[int, int], ...] = ((512, 512),)
+    threads: tuple[int | None, ...] = (None,)
+    hint: str = "latency"
+    budget: Budget = Budget()
+    weights: str | None = None
+    operator: str | None = None
+    images: str | None = None
+    overhead: bool = True
+
+    def check(self) -> None:
+        from fastip.export import PRECISIONS
+        from fastip.runtimes import BACKENDS
+
+        for backend in self.backends:
+            if backend not in BACKENDS:
+                raise InputError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+        for precision in self.precisions:
+            if precision not in PRECISIONS:
+                raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+        if not (self.backends and self.precisions and self.sizes and self.threads):
+            raise InputError("need at least one backend, precision, size and thread count")
+        if any(t is not None and t < 1 for t in self.threads):
+            raise InputError("--threads takes positive integers, e.g. 1,2")
+        self.budget.check()
+
+
+class Progress:
+    """A one-line progress indicator on stderr (rewritten in place on a terminal)."""
+
+    def __init__(self, total: int, stream=None):
+        import sys
+        import time
+
+        self.total, self.done, self.stream, self._clock = total, 0, stream or sys.stderr, time.perf_counter
+        self.started = self._clock()
+        self.tty = getattr(self.stream, "isatty", lambda: False)()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        self.note(f"[{self.done}/{self.total}] {label}")
+
+    def note(self, message: str) -> None:
+        line = f"fastip-bench {self._clock() - self.started:6.1f}s {message}"
+        self.stream.write(f"\r\x1b[K{line}" if self.tty else line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def operator_name(plan: Plan, family: str, bundle) -> str | None:
+    """The reference operator: --operator, else the shipped CAN weight's name (its `operator` param if set)."""
+    if plan.operator or family != "can":
+        return plan.operator
+    name = plan.weights or (bundle.manifest.source.get("weights") if bundle is not None else None)
+    if not name or "/" in str(name) or str(name).endswith((".pt", ".pth", ".safetensors")):
+        return None
+    try:
+        from fastip import models
+
+        spec = models.get(bundle.manifest.source.get("builder") or bundle.manifest.model)
+        weights = spec.weights.get(str(name))
+    except Exception:  # a custom module: no registry entry to ask
+        return None
+    return str(weights.params.get("operator", weights.name)) if weights else None
+
+
+def run_plan(plan: Plan, *, progress: Progress | None = None, workdir: str | Path | None = None) -> BenchmarkReport:
+    """Measure everything in `plan`; Ctrl-C stops early and returns what was measured (marked interrupted)."""
+    plan.check()
+    with tempfile.TemporaryDirectory(prefix="fastip-bench-", dir=workdir) as tmp:
+        return _Run(plan, Path(tmp), progress).execute()
+
+
+class _Run:
+    def __init__(self, plan: Plan, tmp: Path, progress: Progress | None):
+        self.plan, self.tmp = plan, tmp
+        self.progress = progress
+        self.results: list[BenchmarkResult] = []
+        self.operator_cache: dict[tuple, tuple[OperatorTiming, list[Any]]] = {}
+        self.fp32_outputs: dict[tuple[int, int], list[Any]] = {}
+
+    def note(self, message: str) -> None:
+        if self.progress:
+            self.progress.note(message)
+
+    def execute(self) -> BenchmarkReport:
+        plan = self.plan
+        environment = collect_environment()
+        interrupted = False
+        try:
+            self.prepared = prepare_bundles(plan.target, plan.precisions, self.tmp / "bundles", weights=plan.weights,
+                                            progress=self.note)
+            any_bundle = next(iter(self.prepared.bundles.values()), None)
+            self.bundle0 = any_bundle
+            self.family = any_bundle.manifest.family if any_bundle else "can"
+            self.io = any_bundle.manifest.io if any_bundle else None
+            self.images = load_images(plan.images)
+            self.op_name = operator_name(plan, self.family, any_bundle)
+            for row in self._rows():
+                self.results.append(row)
+        except KeyboardInterrupt:
+            interrupted = True
+        settings = {"target": plan.target, "backends": list(plan.backends), "precisions": list(plan.precisions),
+                    "sizes": [f"{w}x{h}" for w, h in plan.sizes], "threads": list(plan.threads), "hint": plan.hint,
+                    "warmup": plan.budget.warmup, "min_runs": plan.budget.min_runs, "min_time": plan.budget.min_time,
+                    "weights": plan.weights, "operator": getattr(self, "op_name", plan.operator), "images": plan.images}
+        environment["load_average_end"] = list(__import__("os").getloadavg())
+        return BenchmarkReport(results=tuple(self.results), environment=environment, settings=settings,
+                               interrupted=interrupted)
+
+    def _order(self) -> list[tuple[str, str]]:
+        # fp32 first (it is the quality reference) and torch first among backends when asked for.
+        precisions = sorted(self.plan.precisions, key=lambda p: p != "fp32")
+        backends = sorted(self.plan.backends, key=lambda b: b != "torch")
+        return [(p, b) for p in precisions for b in backends]
+
+    def _rows(self):
+        plan = self.plan
+        combos = [(p, b, s, t) for p, b in self._order() for s in plan.sizes for t in plan.threads]
+        smallest = min(plan.sizes, key=lambda s: s[0] * s[1])
+        if self.progress:
+            self.progress.total = len(combos)
+        for precision, backend, size, threads in combos:
+            if self.progress:
+                self.progress.step(f"{backend} {precision} {size[0]}x{size[1]} threads={threads or 'auto'}")
+            yield self._row(precision, backend, size, threads, overhead=plan.overhead and size == smallest)
+
+    def _row(self, precision: str, backend: str, size: tuple[int, int], threads: int | None, *, overhead: bool) -> BenchmarkResult:
+        from fastip.runtimes import available_backends
+
+        plan = self.plan
+        bundle = self.prepared.bundles.get(precision)
+        model = bundle.manifest.model if bundle else (self.bundle0.manifest.model if self.bundle0 else plan.target)
+        base = BenchmarkResult(model=model, family=self.family, backend=backend, precision=precision, width=size[0],
+                               height=size[1], threads=threads, hint=plan.hint,
+                               bundle="" if self.prepared.exported or bundle is None else str(bundle.root))
+        reason = self.prepared.skipped.get(precision)
+        if reason is None and backend not in available_backends():
+            reason = f"backend {backend!r} is not installed here"
+        if reason is None and bundle is not None:
+            reason = require_artifact(bundle, backend, precision)
+        if reason is not None or bundle is None:
+            return replace(base, status="skipped", reason=reason or "no bundle")
+        inputs, hr = self._inputs(size)
+        outputs = [str(self.tmp / f"out-{backend}-{precision}-{size[0]}x{size[1]}-{threads}-{i}.npy") for i in range(len(inputs))]
+        spec = {"kind": "model", "bundle": str(bundle.root), "backend": backend, "precision": precision,
+                "threads": threads, "hint": plan.hint, "budget": vars(plan.budget), "images": inputs, "outputs": outputs,
+                "overhead_runs": max(3, plan.budget.min_runs) if overhead else 0}
+        try:
+            reply = run_worker(spec, threads=threads)
+        except WorkerError as exc:
+            return replace(base, status="failed", reason=str(exc))
+        latency = LatencyStats.from_dict(reply["latency"])
+        operator, op_outputs = self._operator(size, threads, inputs)
+        produced = reply.get("detections") or [np.load(p) for p in outputs]
+        warnings = [w for w in (variation_warning(latency),) if w]
+        over = reply.get("overhead", {})
+        if over and over["ratio"] - 1 > OVERHEAD_GOAL:
+            warnings.append(f"fastip Session.run is {over['ratio'] - 1:.1%} slower than the raw {backend} call (goal <= {OVERHEAD_GOAL:.0%})")
+        return replace(base, latency=latency, first_inference_ms=reply["first_inference_ms"],
+                       peak_rss_mb=reply["peak_rss_mb"], flops=self._flops(bundle, size), operator=operator,
+                       quality=self._quality(size, produced, op_outputs, hr, precision), overhead=over,
+                       warnings=tuple(warnings))
+
+    def _inputs(self, size: tuple[int, int]) -> tuple[list[str], list[np.ndarray] | None]:
+        """Input .npy paths at this size (SR: the bicubic-downscaled HR images, returned too)."""
+        w, h = size
+        scale = self.io.scale_factor if self.family == "sr" else 1
+        paths, hrs = [], []
+        for i, (_, image) in enumerate(self.images):
+            path = self.tmp / f"in-{w}x{h}-{i}.npy"
+            if scale > 1:
+                hr = fit_image(image, w * scale, h * scale)
+                hrs.append(hr)
+                if not path.exists():
+                    np.save(path, quality.bicubic_downscale(hr, scale))
+            elif not path.exists():
+                np.save(path, fit_image(image, w, h))
+            paths.append(str(path))
+        return paths, hrs or None
+
+    def _flops(self, bundle, size: tuple[int, int]) -> float | None:
+        from fastip.benchmarks.flops import count_macs
+
+        io = bundle.manifest.io
+        if io.input_size is not None:
+            h, w = io.input_size
+        else:
+            m = io.size_multiple
+            w, h = size[0] + (-size[0] % m), size[1] + (-size[1] % m)
+        try:
+            count = count_macs(bundle.path("onnx"), (1, bundle.manifest.inputs[0].channels or 3, h, w))
+        except Exception:  # FLOPs are a bonus column: an unusual graph must not cost the row
+            return None
+        return float(count.flops) if count.complete else None
+
+    def _operator(self, size, threads, inputs: list[str]) -> tuple[OperatorTiming | None, list[Any] | None]:
+        if self.family == "can" and not self.op_name:
+            return OperatorTiming(name="none", error="no reference operator: ship a weight or pass --operator NAME"), None
+        key = (size, threads)
+        if key not in self.operator_cache:
+            self.note(f"timing the reference operator at {size[0]}x{size[1]}")
+            outputs = [str(self.tmp / f"op-{size[0]}x{size[1]}-{threads}-{i}.npy") for i in range(len(inputs))]
+            spec = {"kind": "operator", "family": self.family, "operator": self.op_name, "threads": threads,
+                    "scale": self.io.scale_factor, "budget": vars(replace(self.plan.budget, warmup=min(1, self.plan.budget.warmup))), "images": inputs, "outputs": outputs}
+            try:
+                reply = run_worker(spec, threads=threads)
+                timing = OperatorTiming(name=reply["name"], latency=LatencyStats.from_dict(reply["latency"]))
+                produced = reply.get("detections") or [np.load(p) for p in outputs]
+            except WorkerError as exc:
+                timing, produced = OperatorTiming(name=self.op_name or self.family, error=str(exc)), None
+            self.operator_cache[key] = (timing, produced)
+        return self.operator_cache[key]
+
+    def _quality(self, size, produced: list[Any], op_outputs, hr, precision: str) -> dict[str, float]:
+        metrics: list[dict[str, float]] = [{} for _ in produced]
+        reference = self.fp32_outputs.get(size)
+        if reference is None and precision == "fp32":
+            self.fp32_outputs[size] = produced
+        elif reference is not None and self.family != "face":
+            for m, out, ref in zip(metrics, produced, reference):
+                m.update(quality.compare_images(out, ref, "fp32"))
+        if self.family == "face":
+            out = quality.face_agreement(produced, reference, "fp32") if reference is not None else {}
+            if op_outputs is not None:
+                out.update(quality.face_agreement(produced, op_outputs, "operator"))
+            return out
+        for i, m in enumerate(metrics):
+            if self.family == "sr":
+                m.update(quality.sr_quality(produced[i], hr[i], self.io.scale_factor, "hr"))
+                if op_outputs is not None:
+                    m.update(quality.sr_quality(op_outputs[i], hr[i], self.io.scale_factor, "bicubic"))
+            elif op_outputs is not None and op_outputs[i].shape == produced[i].shape:
+                m.update(quality.compare_images(produced[i], op_outputs[i], "operator"))
+        return quality.mean_metrics(metrics)

@@ -1,0 +1,178 @@
+"""One measurement in a fresh process: `python -m fastip.benchmarks.worker` reads a JSON spec on stdin, writes JSON.
+
+Spec keys: kind ("model" or "operator"), threads, budget {warmup, min_runs, min_time}, images (.npy uint8 HWC
+paths; the first is timed, every one is run once for quality), outputs (.npy paths to write, one per image).
+A model spec adds bundle, backend, precision, hint and overhead_runs; an operator spec adds operator, family, scale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from typing import Any, Callable
+
+import numpy as np
+
+
+def pin_threads(threads: int | None) -> None:
+    """Restrict this process to `threads` of the CPUs it may use (no-op where affinity is unsupported)."""
+    if not threads or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    if threads < len(cpus):
+        os.sched_setaffinity(0, cpus[:threads])
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024.0 * 1024.0) if sys.platform == "darwin" else rss / 1024.0
+
+
+def _budget(spec: dict[str, Any]):
+    from fastip.benchmarks.latency import Budget
+
+    return Budget(**spec.get("budget", {}))
+
+
+def _model_feed(image: np.ndarray, io, pipeline) -> dict[str, np.ndarray]:
+    """The tensor the pipeline would feed the session for this image (timing excludes pre/post-processing)."""
+    from fastip.pipeline import to_tensor
+
+    if io.output == "detections":
+        return {pipeline.input.name: pipeline.preprocess(image)[0]}
+    m = io.size_multiple
+    h, w = image.shape[:2]
+    if -h % m or -w % m:
+        image = np.pad(image, ((0, -h % m), (0, -w % m), (0, 0)), mode="edge")
+    return {pipeline.input_name: to_tensor(image, io)}
+
+
+def raw_backend_call(session, feed: dict[str, np.ndarray]) -> Callable[[], Any] | None:
+    """The backend's own inference call on the same loaded model, bypassing fastip's Session layer."""
+    if session.backend == "ort":
+        inner, names = session._session, session._names  # the wrapped onnxruntime.InferenceSession
+        return lambda: inner.run(names, feed)
+    if session.backend == "openvino":
+        request = session._compiled.create_infer_request()  # the wrapped ov.CompiledModel
+        return lambda: request.infer(feed, share_inputs=True)
+    return None
+
+
+def run_model(spec: dict[str, Any]) -> dict[str, Any]:
+    """Open the bundle, time its first inference, then its steady-state latency; run every image once."""
+    from fastip import runtimes
+    from fastip.benchmarks.latency import measure, measure_pair
+    from fastip.bundle import Bundle
+    from fastip.pipeline import ImagePipeline
+
+    images = [np.load(p) for p in spec["images"]]
+    bundle = Bundle.load(spec["bundle"])
+    io = bundle.manifest.io
+    t0 = time.perf_counter()
+    session = runtimes.open(bundle, spec["backend"], precision=spec["precision"], threads=spec.get("threads"),
+                            hint=spec.get("hint", "latency"))
+    if io.output == "detections":
+        from fastip.detection.pipeline import FacePipeline
+
+        pipeline = FacePipeline(session, io)
+    else:
+        pipeline = ImagePipeline(session, io)
+    feed = _model_feed(images[0], io, pipeline)
+    session.run(feed)
+    first_ms = (time.perf_counter() - t0) * 1000.0
+    latency = measure(lambda: session.run(feed), _budget(spec))
+    reply: dict[str, Any] = {"latency": latency.to_dict(), "first_inference_ms": first_ms}
+    raw = raw_backend_call(session, feed) if spec.get("overhead_runs") else None
+    if raw is not None:
+        ours, theirs = measure_pair(lambda: session.run(feed), raw, spec["overhead_runs"])
+        reply["overhead"] = {"fastip_ms": ours.p50, "raw_ms": theirs.p50, "ratio": ours.p50 / theirs.p50}
+    detections = []
+    for image, out_path in zip(images, spec.get("outputs", [])):
+        result = pipeline(image)
+        if io.output == "detections":
+            detections.append([d.to_dict() for d in result])
+        else:
+            np.save(out_path, result)
+    if detections:
+        reply["detections"] = detections
+    session.close()
+    reply["peak_rss_mb"] = peak_rss_mb()
+    return reply
+
+
+def operator_call(spec: dict[str, Any], image: np.ndarray) -> tuple[str, Callable[[], Any]]:
+    """The family's classical reference on `image`: (name, zero-argument call)."""
+    family = spec.get("family", "can")
+    if family == "sr":
+        scale = int(spec["scale"])
+        try:
+            from fastip.operators.resample import bicubic_upscale
+        except ImportError:  # the operators package is optional; PIL's bicubic is the same filter family
+            from PIL import Image
+
+            size = (image.shape[1] * scale, image.shape[0] * scale)
+            return "bicubic (PIL)", lambda: np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC))
+        return "bicubic_upscale", lambda: bicubic_upscale(image, scale)
+    if family == "face":
+        from fastip.detection.haar import CascadeDetector
+
+        detector = CascadeDetector()
+        return "haar_cascade", lambda: detector(image)
+    from fastip import operators
+
+    name, params = spec["operator"], spec.get("params", {})
+    return name, lambda: operators.apply(name, image, **params)
+
+
+def run_operator(spec: dict[str, Any]) -> dict[str, Any]:
+    """Time the reference operator on the first image, then run it once per image for quality."""
+    from fastip.benchmarks.latency import measure
+
+    images = [np.load(p) for p in spec["images"]]
+    name, call = operator_call(spec, images[0])
+    latency = measure(call, _budget(spec))
+    reply: dict[str, Any] = {"name": name, "latency": latency.to_dict()}
+    detections = []
+    for image, out_path in zip(images, spec.get("outputs", [])):
+        result = operator_call(spec, image)[1]()
+        if isinstance(result, np.ndarray):
+            np.save(out_path, result)
+        else:
+            detections.append([d.to_dict() for d in result])
+    if detections:
+        reply["detections"] = detections
+    reply["peak_rss_mb"] = peak_rss_mb()
+    return reply
+
+
+def main() -> int:
+    """Read the spec, measure, print one JSON line on the original stdout; library chatter goes to stderr."""
+    reply_stream = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        spec = json.loads(sys.stdin.read())
+        pin_threads(spec.get("threads"))
+        if spec.get("threads"):
+            try:
+                import cv2
+
+                cv2.setNumThreads(int(spec["threads"]))
+            except ImportError:
+                pass
+        reply = run_model(spec) if spec.get("kind", "model") == "model" else run_operator(spec)
+    except Exception as exc:  # the parent records the message in the report row
+        traceback.print_exc()
+        reply = {"error": f"{type(exc).__name__}: {exc}"}
+    reply_stream.write(json.dumps(reply) + "\n")
+    reply_stream.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

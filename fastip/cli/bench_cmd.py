@@ -1,0 +1,108 @@
+"""`fastip-bench`: latency and quality of a model or bundle on each backend, against its reference operator."""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """examples:
+  fastip-bench can32 --weights l0_smoothing --backends torch,ort,openvino --precisions fp32,int8 \\
+      --sizes 512x512,1280x720,1920x1080 --images photos/ -o report/
+  fastip-bench fsrcnn_x2 --backends ort,openvino -o report-sr/
+  fastip-bench out/my-bundle --backends openvino --threads 1,2 -o report-mine/
+  fastip-bench --compare report-old/results.json report/results.json
+"""
+
+
+def _list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _threads(text: str) -> tuple[int | None, ...]:
+    from fastip.errors import InputError
+
+    values: list[int | None] = []
+    for part in _list(text):
+        if part == "auto":
+            values.append(None)
+        elif part.isdigit() and int(part) > 0:
+            values.append(int(part))
+        else:
+            raise InputError(f"bad --threads value {part!r}; give positive integers or 'auto', e.g. 1,2")
+    return tuple(values) or (None,)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the benchmark arguments to `parser`."""
+    parser.add_argument("target", nargs="?", help="a registered model (exported to a temporary bundle) or a bundle directory")
+    parser.add_argument("--backends", default="ort,openvino", help="comma list of torch, ort, openvino, trt (default: ort,openvino)")
+    parser.add_argument("--precisions", default="fp32", help="comma list of fp32, fp16, int8 (default: fp32)")
+    parser.add_argument("--sizes", default="512x512", help="comma list of WIDTHxHEIGHT model input sizes (SR: the low-resolution input)")
+    parser.add_argument("--threads", default="auto", help="comma list of thread counts, each pinned to that many cores (default: auto)")
+    parser.add_argument("--images", help="folder of images (each fitted to every size; quality is their mean); default: a bundled sample")
+    parser.add_argument("--weights", help="shipped weight name (see `fastip models -v`) or a checkpoint, for a model name")
+    parser.add_argument("--operator", help="reference operator for a CAN model (default: the shipped weight's operator)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing (default: 2)")
+    parser.add_argument("--min-runs", type=int, default=10, help="at least this many timed runs (default: 10)")
+    parser.add_argument("--min-time", type=float, default=1.0, help="and at least this many seconds of timed runs (default: 1)")
+    parser.add_argument("--hint", choices=("latency", "throughput"), default="latency", help="OpenVINO performance hint")
+    parser.add_argument("--no-overhead", dest="overhead", action="store_false",
+                        help="skip the fastip-vs-raw-backend overhead check (run at the smallest size)")
+    parser.add_argument("-o", "--out", default="bench-report", help="report directory (results.json, report.md, report.html)")
+    parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"),
+                        help="compare two results.json files instead of measuring; exit 1 when a row regressed")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from fastip.errors import InputError
+
+    if args.compare:
+        from fastip.benchmarks.compare import compare_reports, format_comparison
+        from fastip.benchmarks.report import load_report
+
+        changes, gone, added = compare_reports(load_report(args.compare[0]), load_report(args.compare[1]))
+        print(format_comparison(changes, gone, added))
+        return 1 if any(c.regression for c in changes) else 0
+    if not args.target:
+        raise InputError("give a model name or a bundle directory to benchmark (or --compare OLD NEW)")
+    from fastip.benchmarks.inputs import check_bundle_path, parse_size
+    from fastip.benchmarks.latency import Budget
+    from fastip.benchmarks.report import headline, write_report
+    from fastip.benchmarks.runner import Plan, Progress, run_plan
+
+    check_bundle_path(args.target)
+    plan = Plan(target=args.target, backends=tuple(_list(args.backends)), precisions=tuple(_list(args.precisions)),
+                sizes=tuple(parse_size(s) for s in _list(args.sizes)), threads=_threads(args.threads), hint=args.hint,
+                budget=Budget(warmup=args.warmup, min_runs=args.min_runs, min_time=args.min_time),
+                weights=args.weights, operator=args.operator, images=args.images, overhead=args.overhead)
+    progress = None if args.quiet else Progress(0)
+    try:
+        report = run_plan(plan, progress=progress)
+    finally:
+        if progress:
+            progress.close()
+    paths = write_report(report, args.out)
+    for row in report.results:
+        print(headline(row))
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    if report.interrupted:
+        print("fastip-bench: interrupted; the report holds what was measured so far", file=sys.stderr)
+        return 130
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fastip-bench", description="Benchmark a model's latency and quality on each backend "
+                                     "against its classical reference operator.", epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fastip.cli.common import run_main
+
+    return run_main(build_parser, argv)
