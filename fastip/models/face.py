@@ -143,7 +143,7 @@ def _postprocess(input_size: int, strides: list[int], min_score: float) -> dict:
             "min_score_thresh": min_score,
         },
         "nms": {"algorithm": "weighted", "overlap": "iou", "min_suppression_threshold": 0.3, "max_detections": 100},
-        "letterbox": {"keep_aspect_ratio": True, "position": "centre", "pad_pixel": [0, 0, 0]},
+        "letterbox": {"keep_aspect_ratio": True, "position": "centre", "pad_pixel": [0, 0, 0], "resize": "bilinear"},
         "keypoint_names": list(KEYPOINT_NAMES),
     }
 
