@@ -231,3 +231,25 @@ def test_importing_operators_is_light():
 
     code = "import sys, fastip.operators as o; o.list_operators(); print(any(m in sys.modules for m in ('cv2', 'scipy', 'skimage')))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_cli_lists_and_applies(tmp_path, capsys):
+    import argparse
+
+    from fastip.cli import operators_cmd
+    from fastip.images import read_image, write_image
+
+    parser = argparse.ArgumentParser(prog="fastip")
+    operators_cmd.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["operators", "list"])
+    assert args.func(args) == 0
+    assert "Rudin" in capsys.readouterr().out
+    source = write_image(tmp_path / "in.png", small("chelsea", step=6))
+    args = parser.parse_args(["operators", "apply", "pencil", str(source), "-o", str(tmp_path / "out.png"),
+                              "--param", "color=true", "--param", "stroke_size=0.05"])
+    assert args.func(args) == 0
+    assert read_image(tmp_path / "out.png").shape == read_image(source).shape
+    for bad in (["--param", "wieght=1"], ["--param", "weight=abc"], ["--param", "weight"]):
+        args = parser.parse_args(["operators", "apply", "rof", str(source), "-o", str(tmp_path / "x.png"), *bad])
+        with pytest.raises(InputError):
+            args.func(args)
