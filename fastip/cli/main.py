@@ -15,8 +15,15 @@ def _run(args: argparse.Namespace) -> int:
     from fastip.pipeline import ImagePipeline, open_pipeline
 
     image = read_image(args.image)
-    with open_pipeline(args.bundle, args.backend, precision=args.precision, threads=args.threads) as pipeline:
-        if not isinstance(pipeline, ImagePipeline):
+    if args.tile:
+        from fastip.tiling import TiledPipeline  # refuses detectors and instance-norm models itself
+
+        pipeline = TiledPipeline.open(args.bundle, args.backend, tile=args.tile, halo=args.halo,
+                                      precision=args.precision, threads=args.threads)
+    else:
+        pipeline = open_pipeline(args.bundle, args.backend, precision=args.precision, threads=args.threads)
+    with pipeline:
+        if not isinstance(pipeline, ImagePipeline) and not args.tile:
             from fastip.errors import InputError
 
             raise InputError(f"{args.bundle} is a detector; use `fastip detect` for it")
@@ -73,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=tuple(BACKENDS), default="ort")
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
     p.add_argument("--threads", type=int, help="intra-op threads (default: the backend's choice)")
+    p.add_argument("--tile", type=int, help="run in tiles of this many input pixels (bounded memory, same result)")
+    p.add_argument("--halo", type=int, help="tile overlap in input pixels (default: the model's receptive field)")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("models", help="list registered models")
