@@ -154,6 +154,8 @@ class TiledPipeline:
         from fastip.bundle import Bundle
 
         loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
+        if loaded.manifest.io.output != "image":
+            raise InputError(f"{loaded.root} is a {loaded.manifest.io.output} model; tiling needs image output")
         field = bundle_receptive_field(loaded) if halo is None else None
         session = runtimes.open(loaded, backend, **options)
         return cls(session, loaded.manifest.io, tile, halo, field=field)
