@@ -1,0 +1,102 @@
+"""`fastip-train`: train a CAN on a reference operator, or a super-resolution network."""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """examples:
+  fastip-train can24 --operator l0_smoothing --data samples --steps 3000 --threads 1 -o weights/can24_l0.pt
+  fastip-train can32 --operator rof --param weight=0.1 --data images/ -o weights/can32_rof.pt --resume
+  fastip-train fsrcnn_x2 --data images/ -o weights/fsrcnn_x2.pt
+
+--data samples trains on the bundled natural images; held-out metrics use grace_hopper and china
+(or --val FOLDER). Checkpoints go to the -o file plus <stem>.state.pt; --resume continues from them.
+"""
+
+# family -> (batch, crop, steps); SR crops are low-resolution pixels
+DEFAULTS = {"can": (4, 96, 2000), "sr": (16, 32, 2000)}
+
+
+def _param(text: str) -> tuple[str, object]:
+    import json
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"--param must look like name=value, not {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the training arguments to `parser`."""
+    parser.add_argument("model", help="can24/can32 (with --operator) or an SR model such as fsrcnn_x2, espcn_x4")
+    parser.add_argument("-o", "--out", required=True, help="weight file to write (.pt or .safetensors)")
+    parser.add_argument("--operator", help="CAN only: the operator to approximate (see `fastip operators`)")
+    parser.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE",
+                        help="CAN only: an operator parameter (repeatable), JSON values")
+    parser.add_argument("--data", default="samples", help="folder of training images, or `samples` (default)")
+    parser.add_argument("--val", default="samples", help="folder of held-out images, or `samples`: grace_hopper, china")
+    parser.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
+    parser.add_argument("--batch", type=int, help="crops per step (default 4 for CAN, 16 for SR)")
+    parser.add_argument("--crop", type=int, help="crop side in input pixels (default 96 for CAN, 32 for SR)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate (paper: 1e-4; default 1e-3)")
+    parser.add_argument("--lr-final", type=float, default=1e-5, help="learning rate reached by cosine decay at the last step")
+    parser.add_argument("--norm", choices=("none", "batch", "instance"), default="none",
+                        help="CAN only: norm while training; `none` is saved as an equivalent batch-norm CAN")
+    parser.add_argument("--max-side", type=int, help="longest image side (default 320 for CAN, 640 for SR)")
+    parser.add_argument("--cache", help="CAN only: directory for cached operator targets (default ~/.cache/fastip/targets)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for initialisation and crop sampling")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads")
+    parser.add_argument("--checkpoint-every", type=int, default=250, help="steps between checkpoints")
+    parser.add_argument("--eval-every", type=int, default=250, help="steps between held-out evaluations")
+    parser.add_argument("--resume", action="store_true", help="continue from the -o file and its .state.pt")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fastip import models
+    from fastip.cli.common import quiet
+    from fastip.errors import InputError
+    from fastip.train import TrainConfig, train_can, train_sr
+    from fastip.train.loop import stderr_progress
+
+    spec = models.get(args.model)
+    if spec.family not in DEFAULTS:
+        raise InputError(f"{args.model} is a {spec.family} model; fastip-train trains can and sr models")
+    batch, crop, steps = DEFAULTS[spec.family]
+    pick = lambda value, default: default if value is None else value  # noqa: E731
+    config = TrainConfig(steps=pick(args.steps, steps), batch=pick(args.batch, batch), crop=pick(args.crop, crop), lr=args.lr,
+                         lr_final=args.lr_final, seed=args.seed, threads=args.threads,
+                         checkpoint_every=args.checkpoint_every, eval_every=args.eval_every, resume=args.resume)
+    progress = quiet if args.quiet else stderr_progress
+    if spec.family == "can":
+        if not args.operator:
+            raise InputError(f"{args.model} is a CAN: name the operator to approximate with --operator")
+        result = train_can(args.model, args.operator, args.data, args.out, config=config, params=dict(args.param),
+                           val=args.val, norm=args.norm, max_side=args.max_side or 320, cache_dir=args.cache,
+                           progress=progress)
+    else:
+        if args.operator or args.param:
+            raise InputError(f"{args.model} is a super-resolution model; --operator/--param apply to CAN models")
+        result = train_sr(args.model, args.data, args.out, config=config, val=args.val, max_side=args.max_side or 640,
+                          progress=progress)
+    extra = "".join(f"  {k} {v:.4g}" for k, v in result.baseline.items())
+    print(f"{result.out}: {result.model} {result.steps} steps in {result.seconds:.0f} s; held-out "
+          f"PSNR {result.metrics['psnr']:.2f} dB SSIM {result.metrics['ssim']:.4f}{extra} on {', '.join(result.evaluated_on)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fastip-train", description="Train a CAN operator approximation or an SR network.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fastip.cli.common import run_main
+
+    return run_main(build_parser, argv)

@@ -1,0 +1,109 @@
+"""Train a CAN to approximate a reference operator (Chen, Xu, Koltun 2017): MSE in RGB, identity init.
+
+Targets are the operator applied to whole (downscaled) images at several resolutions, cached on disk;
+training sees random aligned crops of those pairs with random flips and rotations.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fastip.errors import InputError
+from fastip.train.data import downscale, load_images, random_crops
+from fastip.train.loop import Progress, Task, TrainConfig, TrainResult, fit, stderr_progress
+from fastip.train.metrics import mean_metrics, to_uint8
+from fastip.train.targets import TargetCache
+
+RESOLUTIONS = (1.0, 0.75, 0.5)  # resolution randomisation: each image at these fractions of --max-side
+
+
+def _pairs(images, operator: str, params: dict[str, Any], cache: TargetCache, max_side: int,
+           fractions: tuple[float, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
+    pairs = []
+    for image in images:
+        for f in fractions:
+            x = downscale(image.pixels, max(16, round(max_side * f)))
+            pairs.append((x, cache.target(x, operator, params)))
+    return pairs
+
+
+def _batch_norm_form(model) -> dict:
+    """The state dict of a norm="none" CAN as the equivalent default (batch-norm) CAN: mu = 0 makes Psi(x) = x."""
+    import torch
+
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    for name, module in model.named_modules():
+        if type(module).__name__ == "AdaptiveNorm":
+            state[f"{name}.running_mean"] = torch.zeros_like(module.beta)
+            state[f"{name}.running_var"] = torch.ones_like(module.beta)
+    return state
+
+
+def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.PathLike, *,
+              config: TrainConfig | None = None, params: dict[str, Any] | None = None, val: str | os.PathLike = "samples",
+              norm: str = "none", max_side: int = 320, cache_dir: str | os.PathLike | None = None,
+              progress: Progress = stderr_progress) -> TrainResult:
+    """Train CAN `model` (e.g. can24) on operator `operator`; writes weights to `out` (+ .state.pt, .json)."""
+    import time
+
+    import torch
+
+    from fastip import models
+
+    config = config or TrainConfig()
+    config.check()
+    spec = models.get(model)
+    if spec.family != "can":
+        raise InputError(f"{model} is a {spec.family} model; --operator training needs a CAN (can24, can32)")
+    if max_side < 32:
+        raise InputError(f"--max-side must be >= 32, not {max_side}")
+    params = dict(params or {})
+    from fastip import operators
+
+    if operator in operators.list_operators():
+        params = operators.get(operator).check_params(params)  # record the full parameter set
+    out = Path(out)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    cache = TargetCache(cache_dir)
+    t0 = time.perf_counter()
+    train = _pairs(load_images(data), operator, params, cache, max_side, RESOLUTIONS)
+    held = load_images(val, held_out=True)
+    held_pairs = _pairs(held, operator, params, cache, max_side, (1.0,))
+    progress(f"{operator}: {len(train)} training pairs, {len(held_pairs)} held-out "
+             f"({cache.misses} computed, {cache.hits} cached in {time.perf_counter() - t0:.1f} s)")
+
+    torch.manual_seed(config.seed)
+    net = spec.build(norm=norm)
+    held_tensors = [(torch.from_numpy(x.astype(np.float32).transpose(2, 0, 1)[None] / 255.0), y) for x, y in held_pairs]
+
+    def batch(step: int):
+        rng = np.random.default_rng((config.seed, step))
+        x, y = random_crops(train, config.batch, config.crop, rng)
+        return torch.from_numpy(x), torch.from_numpy(y)
+
+    def evaluate(net) -> dict[str, float]:
+        return mean_metrics([(to_uint8(net(x)), y) for x, y in held_tensors])
+
+    def export_state(net) -> dict:
+        return _batch_norm_form(net) if norm == "none" else net.state_dict()
+
+    def import_state(net, state: dict) -> None:
+        if norm == "none":
+            state = {k: v for k, v in state.items() if not k.endswith(("running_mean", "running_var"))}
+        net.load_state_dict(state)
+
+    task = Task(batch, torch.nn.functional.mse_loss, evaluate, export_state, import_state)
+    steps, seconds, loss, metrics = fit(net, task, out, config, progress)
+    result = TrainResult(out=out, model=model, steps=steps, seconds=round(seconds, 1), loss=loss, metrics=metrics,
+                         evaluated_on=tuple(i.name for i in held),
+                         params={"operator": operator, "operator_params": params, "norm": norm,
+                                 "max_side": max_side, "resolutions": list(RESOLUTIONS), "crop": config.crop,
+                                 "batch": config.batch, "lr": config.lr, "lr_final": config.lr_final,
+                                 "seed": config.seed, "threads": config.threads})
+    result.write_json(out.with_name(f"{out.stem}.json"))
+    return result

@@ -1,0 +1,89 @@
+"""Training and held-out images: a folder of files or the bundled samples, downscaled and augmented."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fastip.errors import InputError
+from fastip.images import IMAGE_SUFFIXES, read_image, sample_image
+
+SAMPLES = "samples"
+# The bundled natural images split once: training never sees the held-out pair.
+TRAIN_SAMPLES = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
+                 "retina", "motorcycle", "flower")
+HELD_OUT = ("grace_hopper", "china")
+
+
+@dataclass(frozen=True)
+class NamedImage:
+    """An uint8 HWC RGB image with the name it is reported under."""
+
+    name: str
+    pixels: np.ndarray
+
+
+def _folder_images(folder: Path) -> list[NamedImage]:
+    if not folder.exists():
+        raise InputError(f"data folder not found: {folder}; give a folder of images or `samples`")
+    if not folder.is_dir():
+        raise InputError(f"--data must be a folder of images or `samples`, not the file {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return [NamedImage(str(p.relative_to(folder)), read_image(p)) for p in files]
+
+
+def _sample_images(names: tuple[str, ...]) -> list[NamedImage]:
+    return [NamedImage(name, sample_image(name)) for name in names]
+
+
+def load_images(data: str | os.PathLike, *, held_out: bool = False) -> list[NamedImage]:
+    """Images of `data` (a folder, or `samples` = the bundled training or held-out split)."""
+    if str(data) == SAMPLES:
+        return _sample_images(HELD_OUT if held_out else TRAIN_SAMPLES)
+    return _folder_images(Path(data))
+
+
+def downscale(image: np.ndarray, max_side: int) -> np.ndarray:
+    """Shrink (Lanczos) so that the longest side is at most `max_side`; never enlarges."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image
+    f = max_side / max(h, w)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
+
+
+def dihedral(image: np.ndarray, k: int) -> np.ndarray:
+    """One of the 8 flips/rotations of an HWC image (k in 0..7)."""
+    out = np.rot90(image, k % 4, axes=(0, 1))
+    return out[:, ::-1] if k >= 4 else out
+
+
+def random_crops(pairs: list[tuple[np.ndarray, np.ndarray]], batch: int, size: int, rng: np.random.Generator,
+                 scale: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """`batch` aligned crops (input size x size, target size*scale) with random flips/rotations, as float32 NCHW in [0,1]."""
+    xs, ys = [], []
+    for _ in range(batch):
+        x, y = pairs[rng.integers(len(pairs))]
+        h, w = x.shape[:2]
+        cy, cx = rng.integers(0, max(1, h - size + 1)), rng.integers(0, max(1, w - size + 1))
+        xc = x[cy:cy + size, cx:cx + size]
+        yc = y[cy * scale:(cy + size) * scale, cx * scale:(cx + size) * scale]
+        k = int(rng.integers(8))
+        xs.append(dihedral(xc, k))
+        ys.append(dihedral(yc, k))
+    return _to_batch(xs), _to_batch(ys)
+
+
+def _to_batch(images: list[np.ndarray]) -> np.ndarray:
+    h = min(i.shape[0] for i in images)
+    w = min(i.shape[1] for i in images)
+    stack = np.stack([i[:h, :w] for i in images]).astype(np.float32) / 255.0
+    return np.ascontiguousarray(stack.transpose(0, 3, 1, 2))

@@ -1,0 +1,30 @@
+"""Image quality of a uint8 result against its reference: PSNR and SSIM on RGB."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def psnr(result: np.ndarray, reference: np.ndarray) -> float:
+    """PSNR in dB over all RGB values, peak 255 (capped at 100 dB for identical images)."""
+    mse = np.mean((result.astype(np.float64) - reference.astype(np.float64)) ** 2)
+    return 100.0 if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def ssim(result: np.ndarray, reference: np.ndarray) -> float:
+    """Mean SSIM over the RGB channels (scikit-image, Gaussian-free 7x7 window, data range 255)."""
+    from skimage.metrics import structural_similarity
+
+    return float(structural_similarity(result, reference, channel_axis=2, data_range=255))
+
+
+def mean_metrics(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """Mean PSNR and SSIM over (result, reference) pairs."""
+    return {"psnr": float(np.mean([psnr(a, b) for a, b in pairs])),
+            "ssim": float(np.mean([ssim(a, b) for a, b in pairs]))}
+
+
+def to_uint8(tensor) -> np.ndarray:
+    """A 1x3xHxW float tensor in [0, 1] -> uint8 HWC (rounded and clipped, as a pipeline would)."""
+    x = tensor.detach().cpu().numpy()[0].transpose(1, 2, 0)
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)

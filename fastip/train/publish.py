@@ -1,0 +1,35 @@
+"""Ship a trained weight file: safetensors copy in fastip/models/weights/ and an entry in its index.json."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from fastip.errors import InputError
+from fastip.models.checkpoint import load_state_dict, save_state_dict
+from fastip.models.registry import WEIGHTS_DIR
+
+
+def publish(result_json: str | os.PathLike, name: str, description: str, *,
+            weights_dir: str | os.PathLike = WEIGHTS_DIR) -> dict:
+    """Copy the weights a training run wrote (its <stem>.json result beside them) and list them in index.json."""
+    result_json = Path(result_json)
+    if not result_json.is_file():
+        raise InputError(f"training result not found: {result_json}")
+    result = json.loads(result_json.read_text(encoding="utf-8"))
+    weights_dir = Path(weights_dir)
+    file = f"{result['model']}_{name}.safetensors"
+    save_state_dict(load_state_dict(result["out"]), weights_dir / file)
+    metrics = {k: round(v, 4) for k, v in {**result["metrics"], **result.get("baseline", {})}.items()}
+    params = {**result["params"], "steps": result["steps"], "train_seconds": result["seconds"]}
+    entry = {"model": result["model"], "name": name, "file": file, "description": description, "metrics": metrics,
+             "evaluated_on": ", ".join(result["evaluated_on"]), "params": params}
+    index_path = weights_dir / "index.json"
+    index = json.loads(index_path.read_text(encoding="utf-8")) if index_path.is_file() else []
+    index = [e for e in index if (e["model"], e["name"]) != (entry["model"], name)] + [entry]
+    index.sort(key=lambda e: (e["model"], e["name"]))
+    tmp = index_path.with_name(f".index.json.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, index_path)
+    return entry

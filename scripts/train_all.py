@@ -1,0 +1,83 @@
+"""Train the shipped weights and list them in fastip/models/weights/index.json.
+
+    python scripts/train_all.py                 # every recipe, two jobs at a time, one thread each
+    python scripts/train_all.py rof espcn_x2    # some of them
+    python scripts/train_all.py --publish-only  # re-list finished runs
+
+Each job is one `fastip-train` command (logged to <work>/<job>.log) and is resumable: rerunning
+continues from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CAN_MODEL = "can24"
+CAN_OPERATORS = ("rof", "tv_l1", "l0_smoothing", "rtv", "wls_tone", "local_laplacian_detail",
+                 "local_laplacian_style", "dehaze", "pencil")
+CAN_ARGS = ["--steps", "2000", "--batch", "4", "--crop", "64", "--lr", "1e-3", "--lr-final", "1e-5",
+            "--max-side", "320"]
+SR_MODELS = {"espcn_x2": 6000, "fsrcnn_x2": 6000, "espcn_x4": 6000, "fsrcnn_x4": 6000}
+SR_ARGS = ["--batch", "16", "--lr", "1e-3", "--lr-final", "1e-5", "--max-side", "640"]
+SR_NAME = "samples"
+
+
+def command(job: str, work: Path, cache: Path) -> list[str]:
+    """The fastip-train command line of one job."""
+    base = [sys.executable, "-c", "import sys; from fastip.cli.train_cmd import main; sys.exit(main())"]
+    common = ["--data", "samples", "--threads", "1", "--resume", "--eval-every", "250", "--checkpoint-every", "250",
+              "-o", str(work / f"{job}.pt")]
+    if job in SR_MODELS:
+        crop = "24" if job.endswith("_x4") else "32"
+        return [*base, job, *SR_ARGS, "--steps", str(SR_MODELS[job]), "--crop", crop, *common]
+    return [*base, CAN_MODEL, "--operator", job, *CAN_ARGS, "--cache", str(cache), *common]
+
+
+def publish(job: str, work: Path) -> None:
+    from fastip.train.publish import publish as ship
+
+    result = work / f"{job}.json"
+    if not result.is_file():
+        print(f"{job}: not finished, nothing to publish", file=sys.stderr)
+        return
+    if job in SR_MODELS:
+        entry = ship(result, SR_NAME, f"{job} trained on the bundled sample images (L1, bicubic-downscaled input)")
+    else:
+        entry = ship(result, job, f"{CAN_MODEL} approximating the {job} operator (MSE, identity init)")
+    print(f"published {entry['model']}/{entry['name']}: {entry['metrics']}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("jobs", nargs="*", help=f"operators and SR models (default: all: {', '.join(CAN_OPERATORS + tuple(SR_MODELS))})")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/fastip-train"), help="checkpoints and logs")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/fastip-train/cache"), help="operator target cache")
+    parser.add_argument("--workers", type=int, default=2, help="jobs at once")
+    parser.add_argument("--publish-only", action="store_true")
+    args = parser.parse_args()
+    jobs = args.jobs or [*CAN_OPERATORS, *SR_MODELS]
+    args.work.mkdir(parents=True, exist_ok=True)
+    if not args.publish_only:
+        pending, running = list(jobs), {}
+        while pending or running:
+            while pending and len(running) < args.workers:
+                job = pending.pop(0)
+                log = open(args.work / f"{job}.log", "a")
+                running[job] = (subprocess.Popen(command(job, args.work, args.cache), stdout=log, stderr=log), log)
+            time.sleep(5)
+            for job, (proc, log) in list(running.items()):
+                if proc.poll() is not None:
+                    log.close()
+                    del running[job]
+                    print(f"{job}: exit {proc.returncode}", file=sys.stderr)
+    for job in jobs:
+        publish(job, args.work)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

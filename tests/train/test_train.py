@@ -1,0 +1,148 @@
+"""Smoke tests of training: loss goes down, resume reproduces the weights, bad input fails clearly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from fastip.cli.train_cmd import main  # noqa: E402
+from fastip.errors import FastipError  # noqa: E402
+from fastip.images import write_image  # noqa: E402
+from fastip.models.checkpoint import load_state_dict  # noqa: E402
+from fastip.train import TrainConfig, train_can, train_sr  # noqa: E402
+from fastip.train import targets as targets_mod  # noqa: E402
+from fastip.train.metrics import psnr  # noqa: E402
+from fastip.train.targets import TargetCache  # noqa: E402
+
+
+def box_blur(image: np.ndarray, params: dict) -> np.ndarray:
+    """A cheap stand-in operator: 3x3 mean with edge padding."""
+    r = int(params.get("radius", 1))
+    x = np.pad(image.astype(np.float32), ((r, r), (r, r), (0, 0)), mode="edge")
+    h, w = image.shape[:2]
+    out = sum(x[i:i + h, j:j + w] for i in range(2 * r + 1) for j in range(2 * r + 1)) / (2 * r + 1) ** 2
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def blur_operator(monkeypatch):
+    calls = []
+
+    def fake(operator, image, params):
+        calls.append(operator)
+        return box_blur(image, params)
+
+    monkeypatch.setattr(targets_mod, "apply_operator", fake)
+    return calls
+
+
+@pytest.fixture
+def folder(tmp_path):
+    rng = np.random.default_rng(0)
+    d = tmp_path / "images"
+    yy, xx = np.mgrid[0:48, 0:64]
+    for i in range(2):
+        smooth = np.stack([(xx * 3 + i * 40) % 256, (yy * 4) % 256, (xx + yy) % 256], axis=2)
+        noisy = np.clip(smooth + rng.normal(0, 25, smooth.shape), 0, 255).astype(np.uint8)
+        write_image(d / f"img{i}.png", noisy)
+    return d
+
+
+def _config(**kw) -> TrainConfig:
+    base = dict(steps=12, batch=4, crop=24, lr=3e-3, lr_final=1e-4, seed=1, threads=1, checkpoint_every=6, eval_every=6)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_can_learns_a_blur(tmp_path, folder, blur_operator):
+    from fastip.train.data import load_images
+
+    config = _config(steps=40, eval_every=40, checkpoint_every=40)
+    result = train_can("can24", "blur", folder, tmp_path / "w.pt", config=config, val=folder, max_side=64,
+                       cache_dir=tmp_path / "cache", progress=lambda _: None)
+    identity = np.mean([psnr(i.pixels, box_blur(i.pixels, {})) for i in load_images(folder)])
+    assert result.metrics["psnr"] > identity + 1.0  # the identity-initialised CAN starts at `identity`
+    assert (tmp_path / "w.json").is_file() and (tmp_path / "w.state.pt").is_file()
+    import torch
+
+    from fastip import models
+
+    # shipped as the default batch-norm CAN: loads strictly and computes the same function
+    state = load_state_dict(tmp_path / "w.pt")
+    net = models.get("can24").build(weights=str(tmp_path / "w.pt"))
+    trained = models.get("can24").build(norm="none")
+    trained.load_state_dict({k: v for k, v in state.items() if "running" not in k})
+    x = torch.rand(1, 3, 20, 28)
+    with torch.no_grad():
+        assert torch.allclose(net(x), trained.eval()(x), atol=1e-5)
+        assert torch.allclose(net.fuse()(x), net(x), atol=1e-4)
+    torch.load(tmp_path / "w.state.pt", weights_only=True)
+
+
+def test_resume_reproduces_the_same_weights(tmp_path, folder, blur_operator):
+    kw = dict(val=folder, max_side=64, cache_dir=tmp_path / "cache")
+    train_can("can24", "blur", folder, tmp_path / "straight.pt", config=_config(), progress=lambda _: None, **kw)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_the_end(line: str) -> None:
+        if line.startswith("step 12/"):
+            raise Stop  # after the step-6 checkpoint, before the step-12 one
+    with pytest.raises(Stop):
+        train_can("can24", "blur", folder, tmp_path / "resumed.pt", config=_config(), progress=stop_at_the_end, **kw)
+    lines = []
+    train_can("can24", "blur", folder, tmp_path / "resumed.pt", config=_config(resume=True), progress=lines.append, **kw)
+    assert any("resumed" in line and "step 6" in line for line in lines)
+    a, b = load_state_dict(tmp_path / "straight.pt"), load_state_dict(tmp_path / "resumed.pt")
+    assert a.keys() == b.keys()
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+
+def test_target_cache_reuses_and_keys_on_params(tmp_path, blur_operator):
+    cache = TargetCache(tmp_path)
+    image = np.random.default_rng(0).integers(0, 256, (16, 20, 3), dtype=np.uint8)
+    first = cache.target(image, "blur", {"radius": 1})
+    again = cache.target(image, "blur", {"radius": 1})
+    other = cache.target(image, "blur", {"radius": 2})
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert (cache.hits, cache.misses) == (1, 2) and len(blur_operator) == 2
+
+
+def test_sr_smoke(tmp_path, folder):
+    config = _config(steps=4, batch=2, crop=12, eval_every=4, checkpoint_every=4)
+    result = train_sr("espcn_x2", folder, tmp_path / "sr.safetensors", config=config, val=folder, max_side=64,
+                      progress=lambda _: None)
+    assert np.isfinite(result.metrics["psnr"]) and "bicubic_psnr" in result.baseline
+    assert (tmp_path / "sr.safetensors").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["can24", "--operator", "blur", "--data", "{missing}"], "not found"),
+    (["can24", "--operator", "blur", "--data", "{empty}"], "no images"),
+    (["can24", "--data", "{empty}"], "--operator"),
+    (["espcn_x2", "--operator", "blur"], "super-resolution"),
+    (["can24", "--operator", "blur", "--steps", "0"], "--steps"),
+    (["no_such_model"], "unknown model"),
+])
+def test_cli_rejects_bad_input(tmp_path, capsys, args, message):
+    (tmp_path / "empty").mkdir()
+    args = [a.format(missing=tmp_path / "nope", empty=tmp_path / "empty") for a in args]
+    assert main([*args, "-o", str(tmp_path / "w.pt"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_cli_trains(tmp_path, folder, blur_operator, capsys):
+    rc = main(["can24", "--operator", "blur", "--param", "radius=1", "--data", str(folder), "--val", str(folder),
+               "--steps", "2", "--crop", "16", "--max-side", "64", "--threads", "1", "--cache", str(tmp_path / "c"),
+               "-o", str(tmp_path / "w.pt"), "-q"])
+    assert rc == 0
+    assert "held-out PSNR" in capsys.readouterr().out
+
+
+def test_errors_are_fastip_errors(tmp_path):
+    with pytest.raises(FastipError):
+        train_can("can24", "blur", tmp_path / "missing", tmp_path / "w.pt", progress=lambda _: None)
