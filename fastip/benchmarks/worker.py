@@ -28,7 +28,17 @@ def pin_threads(threads: int | None) -> None:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    """Peak resident memory of this process in MiB.
+
+    Linux's VmHWM belongs to this process image alone; ru_maxrss would also count the parent's memory at
+    fork time, which in a benchmark worker is the orchestrating process, not the model.
+    """
+    try:
+        for line in open("/proc/self/status", encoding="ascii"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024.0 * 1024.0) if sys.platform == "darwin" else rss / 1024.0
 

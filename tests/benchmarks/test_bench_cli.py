@@ -1,0 +1,54 @@
+"""fastip-bench end to end on a tiny SR model, and its refusals of bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fastip.benchmarks.inputs import parse_size
+from fastip.cli.bench_cmd import main
+from fastip.errors import InputError
+from tests.support import has
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["espcn_x2", "--backends", "tpu"], "unknown backend 'tpu'"),
+    (["espcn_x2", "--precisions", "int4"], "unknown precision 'int4'"),
+    (["espcn_x2", "--sizes", "12by34"], "bad size '12by34'"),
+    (["espcn_x2", "--threads", "0"], "bad --threads value"),
+    (["out/no-such-bundle"], "bundle not found"),
+    (["no_such_model"], "unknown model"),
+    ([], "give a model name"),
+])
+def test_bad_input_is_one_line_error(argv, message, capsys, tmp_path):
+    assert main([*argv, "-q", "-o", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_parse_size():
+    assert parse_size("1920x1080") == (1920, 1080)
+    with pytest.raises(InputError):
+        parse_size("0x10")
+
+
+@pytest.mark.skipif(not (has("torch") and has("onnxruntime")), reason="needs torch and onnxruntime")
+def test_end_to_end_espcn(tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(["espcn_x2", "--backends", "ort", "--sizes", "24x16", "--min-runs", "2", "--min-time", "0",
+                 "--warmup", "1", "-q", "-o", str(out)])
+    assert code == 0
+    assert "espcn_x2 ort fp32 24x16" in capsys.readouterr().out
+    data = json.loads((out / "results.json").read_text())
+    (row,) = data["results"]
+    assert row["status"] == "ok", row["reason"]
+    assert len(row["latency"]["samples_ms"]) >= 2
+    assert row["flops"] == 2 * 26688 * 24 * 16  # ESPCN x2: 5x5 3->64, 3x3 64->32, 3x3 32->12
+    assert {"hr_psnr_y", "hr_ssim_y", "hr_psnr_rgb", "hr_ssim_rgb"} <= set(row["quality"])
+    assert row["operator"]["latency"] is not None or row["operator"]["error"]
+    assert data["environment"]["versions"]["onnxruntime"]
+    assert (out / "report.html").is_file() and (out / "report.md").is_file()
+
+    assert main(["--compare", str(out / "results.json"), str(out / "results.json")]) == 0
+    assert "1 rows compared, 0 regressions" in capsys.readouterr().out

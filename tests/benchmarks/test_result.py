@@ -1,0 +1,59 @@
+"""BenchmarkResult / BenchmarkReport: exact JSON round trip, clear errors on foreign input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fastip.benchmarks.latency import summarize
+from fastip.benchmarks.result import BenchmarkReport, BenchmarkResult, OperatorTiming
+from fastip.errors import InputError
+
+
+def make_row(p50_samples=(10.0, 11.0, 10.5), **overrides) -> BenchmarkResult:
+    values = dict(model="can32", family="can", backend="ort", precision="fp32", width=64, height=48, threads=2,
+                  latency=summarize(list(p50_samples)), first_inference_ms=123.456, peak_rss_mb=321.5,
+                  flops=2 * 74688 * 64 * 48.0, operator=OperatorTiming("l0_smoothing", summarize([50.0, 52.0])),
+                  quality={"operator_psnr": 31.25, "operator_ssim": 0.9512345678901234, "fp32_psnr": float("inf")},
+                  overhead={"fastip_ms": 10.1, "raw_ms": 10.0, "ratio": 1.01}, warnings=("busy machine",))
+    values.update(overrides)
+    return BenchmarkResult(**values)
+
+
+def make_report() -> BenchmarkReport:
+    rows = (make_row(), make_row(backend="openvino", threads=None, operator=OperatorTiming("l0_smoothing", error="boom")),
+            BenchmarkResult(model="can32", family="can", backend="torch", precision="int8", width=64, height=48,
+                            status="skipped", reason="the torch backend runs fp32 only"))
+    return BenchmarkReport(results=rows, environment={"cpu_model": "test CPU", "versions": {"numpy": "2"}},
+                           settings={"min_runs": 3}, interrupted=True)
+
+
+def test_json_round_trip_is_exact():
+    report = make_report()
+    text = report.to_json()
+    json.loads(text)  # strict JSON: +inf PSNR is encoded, not written as Infinity
+    assert "Infinity" not in text
+    again = BenchmarkReport.from_json(text)
+    assert again == report
+    assert again.to_json() == text
+    assert again.results[0].quality["fp32_psnr"] == float("inf")
+
+
+def test_derived_numbers():
+    row = make_row(p50_samples=(10.0, 10.0, 10.0))
+    assert row.images_per_s == pytest.approx(100.0)
+    assert row.megapixels_per_s == pytest.approx(100.0 * 64 * 48 / 1e6)
+    assert row.gflop_per_s == pytest.approx(2 * 74688 * 64 * 48 * 100 / 1e9)
+    assert row.speedup == pytest.approx(51.0 / 10.0)
+
+
+def test_foreign_input_is_refused():
+    with pytest.raises(InputError, match="not valid JSON"):
+        BenchmarkReport.from_json("{")
+    with pytest.raises(InputError, match="no 'results'"):
+        BenchmarkReport.from_json("{}")
+    data = make_report().to_dict()
+    data["results"][0]["colour"] = "red"
+    with pytest.raises(InputError, match="unknown benchmark result keys"):
+        BenchmarkReport.from_dict(data)
