@@ -93,7 +93,8 @@ class BundleWriter:
         if self.target.exists() and not (self.target / MANIFEST).is_file() and any(self.target.iterdir()):
             raise BundleError(f"{self.target} exists and is not a fastip bundle; choose an empty or new directory")
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=self.target.parent))
+        _remove_orphans(self.target)
+        self.dir = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-{os.getpid()}-", dir=self.target.parent))
         os.chmod(self.dir, 0o777 & ~_umask())
         if self.base is not None:
             for name in self.base.manifest.files:
@@ -124,7 +125,7 @@ class BundleWriter:
     def _swap_into_place(self) -> None:
         old = None
         if self.target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.old-", dir=self.target.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.old-{os.getpid()}-", dir=self.target.parent))
             os.rmdir(old)
             os.rename(self.target, old)
         try:
@@ -142,6 +143,34 @@ class BundleWriter:
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
+
+
+def _remove_orphans(target: Path) -> None:
+    """Clean up after writers of `target` that were killed (their pid is gone).
+
+    A half-built `.tmp-` directory is deleted; an `.old-` directory is the previous bundle, moved
+    aside just before the swap: it is put back when the new one never arrived.
+    """
+    for kind in ("tmp", "old"):
+        prefix = f".{target.name}.{kind}-"
+        for path in target.parent.glob(f"{prefix}*-*"):
+            pid = path.name[len(prefix):].split("-")[0]
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            if kind == "old" and not target.exists():
+                os.rename(path, target)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _companions(root: Path, manifest: Manifest) -> set[str]:

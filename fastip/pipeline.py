@@ -35,19 +35,32 @@ def to_image(tensor: np.ndarray, io: ImageIO) -> np.ndarray:
     return image[..., ::-1].copy() if io.colour_order == "BGR" else image
 
 
+MAX_PIXELS = 64_000_000  # above this, one float32 CAN32 activation alone exceeds 8 GB
+
+
+def check_size(image: np.ndarray, max_pixels: int) -> None:
+    """Refuse images whose activations would not fit in memory, naming the fix."""
+    h, w = image.shape[:2]
+    if h * w > max_pixels:
+        raise InputError(f"image is {w}x{h} = {h * w / 1e6:.0f} MP, above the {max_pixels / 1e6:.0f} MP limit; "
+                         "use tiled inference (`fastip run --tile 512`) or raise max_pixels")
+
+
 class ImagePipeline:
     """Image in, image out (CAN, SR and custom image-to-image models)."""
 
-    def __init__(self, session: Session, io: ImageIO):
+    def __init__(self, session: Session, io: ImageIO, *, max_pixels: int = MAX_PIXELS):
         if io.output != "image":
             raise InputError(f"ImagePipeline needs a model with image output, not {io.output!r}")
         self.session = session
         self.io = io
+        self.max_pixels = max_pixels
         self.input_name = session.inputs[0].name
         self.output_name = session.outputs[0].name
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         image = as_uint8_rgb(image)
+        check_size(image, self.max_pixels)
         h, w = image.shape[:2]
         m = self.io.size_multiple
         ph, pw = -h % m, -w % m

@@ -27,7 +27,7 @@ def perturbed_source(name: str, seed: int = 0, **resolve_kwargs):
 
     from fastip.export.source import deploy_form, resolve
 
-    source = resolve(name, **resolve_kwargs)
+    source = resolve(name, weights="none", **resolve_kwargs)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for key, tensor in source.module.state_dict().items():

@@ -24,7 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", choices=TARGETS, default="onnx",
                         help="onnx/ort: ONNX for ONNX Runtime; openvino: also OpenVINO IR; trt: TensorRT engine")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="numeric precision of the deployed artifact")
-    parser.add_argument("--weights", help="shipped weight name (see `fastip models -v`) or a .pt/.safetensors file")
+    parser.add_argument("--weights", help="shipped weight name (see `fastip models -v`), a .pt/.safetensors file, or none for untrained")
     parser.add_argument("--norm", choices=("batch", "instance", "none"), help="CAN only: norm mode (batch folds into the convs)")
     parser.add_argument("--input-shape", help="for your own module: NxCxHxW with letters for dynamic dims, e.g. 1x3xHxW")
     parser.add_argument("--opset", type=int, default=MIN_OPSET, help=f"ONNX opset (>= {MIN_OPSET})")

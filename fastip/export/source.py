@@ -11,6 +11,7 @@ from fastip.errors import ExportError, InputError
 from fastip.spec import ImageIO, TensorSpec
 
 INPUT_NAME = "input"
+NO_WEIGHTS = "none"
 
 
 @dataclass
@@ -65,7 +66,10 @@ def resolve(model: str, *, weights: str | None = None, norm: str | None = None,
         if spec.family != "can":
             raise InputError(f"--norm applies to CAN models only, not {model} ({spec.family})")
         kwargs["norm"] = norm
-    weights = weights if weights is not None else spec.default_weights
+    if weights is None:
+        weights = spec.default_weights
+    elif weights == NO_WEIGHTS:  # untrained: the initialisation the builder gives
+        weights = None
     module = spec.build(weights=weights, **kwargs)
     if spec.io.input_size:
         shape: tuple[int | str, ...] = ("N", 3, *spec.io.input_size)

@@ -69,4 +69,11 @@ def _artifact(bundle: Bundle, role: str | None, precision: str) -> Path:
         have = ", ".join(bundle.manifest.artifacts) or "none"
         raise BundleError(f"bundle {bundle.root} has no {precision} artifact for this backend (it has: {have}); "
                           f"export with --precision {precision}")
-    return bundle.path(role)
+    path = bundle.path(role)
+    if path.suffix == ".onnx":
+        from fastip.runtimes.external_data import check_external_data
+
+        for name in check_external_data(path):
+            if name not in bundle.manifest.files:
+                raise BundleError(f"{path.name} uses external data {name!r} that the manifest does not list and hash")
+    return path
