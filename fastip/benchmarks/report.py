@@ -108,11 +108,25 @@ def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def notes(report: BenchmarkReport) -> list[str]:
+    """Sentences a reader must see before the numbers."""
+    out = []
+    if report.interrupted:
+        out.append("Interrupted (Ctrl-C): this report holds only what was measured before the stop.")
+    if report.settings.get("untrained"):
+        out.append("The model was built without trained weights: its quality numbers describe an untrained "
+                   "network, not what a shipped weight reaches.")
+    expected = report.settings.get("expected_metrics")
+    if expected:
+        metrics = ", ".join(f"{k} {v}" for k, v in expected["metrics"].items())
+        out.append(f"Shipped weight {expected['weights']!r} reached {metrics} on {expected['evaluated_on'] or 'its held-out set'}.")
+    return out
+
+
 def markdown(report: BenchmarkReport) -> str:
     """The report as Markdown: headline rows, then every table."""
     lines = ["# fastip benchmark", ""]
-    if report.interrupted:
-        lines += ["**Interrupted (Ctrl-C): this report holds only what was measured before the stop.**", ""]
+    lines += [f"**{note}**\n" for note in notes(report)]
     lines += [f"- {headline(r)}" for r in report.results] + [""]
     for table in tables(report):
         lines += [f"## {table.title}", "", "| " + " | ".join(table.headers) + " |",
@@ -131,8 +145,7 @@ def html_report(report: BenchmarkReport) -> str:
              "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}"
              "td,th{border:1px solid #bbb;padding:3px 7px;text-align:right}td:first-child{text-align:left}"
              ".warn{color:#a40}</style></head><body><h1>fastip benchmark</h1>"]
-    if report.interrupted:
-        parts.append("<p class='warn'><b>Interrupted (Ctrl-C): this report holds only what was measured before the stop.</b></p>")
+    parts += [f"<p class='warn'><b>{esc(note)}</b></p>" for note in notes(report)]
     parts.append("<ul>" + "".join(f"<li>{esc(headline(r))}</li>" for r in report.results) + "</ul>")
     for title, png in plots(report):
         parts.append(f"<h2>{esc(title)}</h2><img alt='{esc(title)}' src='data:image/png;base64,{png}'>")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -78,21 +79,26 @@ class Progress:
             self.stream.flush()
 
 
-def operator_name(plan: Plan, family: str, bundle) -> str | None:
-    """The reference operator: --operator, else the shipped CAN weight's name (its `operator` param if set)."""
-    if plan.operator or family != "can":
-        return plan.operator
+def shipped_weights(plan: Plan, bundle):
+    """The shipped Weights record the benchmarked model was built with, when it is one."""
     name = plan.weights or (bundle.manifest.source.get("weights") if bundle is not None else None)
     if not name or "/" in str(name) or str(name).endswith((".pt", ".pth", ".safetensors")):
         return None
     try:
         from fastip import models
 
-        spec = models.get(bundle.manifest.source.get("builder") or bundle.manifest.model)
-        weights = spec.weights.get(str(name))
+        return models.get(bundle.manifest.source.get("builder") or bundle.manifest.model).weights.get(str(name))
     except Exception:  # a custom module: no registry entry to ask
         return None
-    return str(weights.params.get("operator", weights.name)) if weights else None
+
+
+def reference_operator(plan: Plan, family: str, weights) -> tuple[str | None, dict[str, Any]]:
+    """CAN's reference: --operator, else the shipped weight's operator (with the parameters it was trained on)."""
+    if plan.operator or family != "can":
+        return plan.operator, {}
+    if weights is None:
+        return None, {}
+    return str(weights.params.get("operator", weights.name)), dict(weights.params.get("operator_params") or {})
 
 
 def run_plan(plan: Plan, *, progress: Progress | None = None, workdir: str | Path | None = None) -> BenchmarkReport:
@@ -109,6 +115,8 @@ class _Run:
         self.results: list[BenchmarkResult] = []
         self.operator_cache: dict[tuple, tuple[OperatorTiming, list[Any]]] = {}
         self.fp32_outputs: dict[tuple[int, int], list[Any]] = {}
+        self.weights = self.bundle0 = None
+        self.op_name, self.op_params = plan.operator, {}
 
     def note(self, message: str) -> None:
         if self.progress:
@@ -126,7 +134,8 @@ class _Run:
             self.family = any_bundle.manifest.family if any_bundle else "can"
             self.io = any_bundle.manifest.io if any_bundle else None
             self.images = load_images(plan.images)
-            self.op_name = operator_name(plan, self.family, any_bundle)
+            self.weights = shipped_weights(plan, any_bundle)
+            self.op_name, self.op_params = reference_operator(plan, self.family, self.weights)
             for row in self._rows():
                 self.results.append(row)
         except KeyboardInterrupt:
@@ -134,8 +143,15 @@ class _Run:
         settings = {"target": plan.target, "backends": list(plan.backends), "precisions": list(plan.precisions),
                     "sizes": [f"{w}x{h}" for w, h in plan.sizes], "threads": list(plan.threads), "hint": plan.hint,
                     "warmup": plan.budget.warmup, "min_runs": plan.budget.min_runs, "min_time": plan.budget.min_time,
-                    "weights": plan.weights, "operator": getattr(self, "op_name", plan.operator), "images": plan.images}
-        environment["load_average_end"] = list(__import__("os").getloadavg())
+                    "weights": plan.weights, "operator": self.op_name,
+                    "operator_params": self.op_params, "images": plan.images}
+        source = self.bundle0.manifest.source if self.bundle0 is not None else {}
+        if source.get("kind") == "registry" and not source.get("weights"):
+            settings["untrained"] = True
+        if self.weights is not None:
+            settings["expected_metrics"] = {"weights": self.weights.name, "metrics": dict(self.weights.metrics),
+                                            "evaluated_on": self.weights.evaluated_on}
+        environment["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
         return BenchmarkReport(results=tuple(self.results), environment=environment, settings=settings,
                                interrupted=interrupted)
 
@@ -232,8 +248,10 @@ class _Run:
         if key not in self.operator_cache:
             self.note(f"timing the reference operator at {size[0]}x{size[1]}")
             outputs = [str(self.tmp / f"op-{size[0]}x{size[1]}-{threads}-{i}.npy") for i in range(len(inputs))]
-            spec = {"kind": "operator", "family": self.family, "operator": self.op_name, "threads": threads,
-                    "scale": self.io.scale_factor, "budget": vars(replace(self.plan.budget, warmup=min(1, self.plan.budget.warmup))), "images": inputs, "outputs": outputs}
+            budget = replace(self.plan.budget, warmup=min(1, self.plan.budget.warmup))  # operators have no JIT to warm
+            spec = {"kind": "operator", "family": self.family, "operator": self.op_name, "params": self.op_params,
+                    "threads": threads, "scale": self.io.scale_factor, "budget": vars(budget), "images": inputs,
+                    "outputs": outputs}
             try:
                 reply = run_worker(spec, threads=threads)
                 timing = OperatorTiming(name=reply["name"], latency=LatencyStats.from_dict(reply["latency"]))

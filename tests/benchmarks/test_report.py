@@ -66,3 +66,13 @@ def test_skipped_rows_listed():
     skipped = next(t for t in tables(report) if t.title == "Skipped or failed")
     assert skipped.rows == ((report.results[2].label, "skipped", "the torch backend runs fp32 only"),)
     assert make_row().label == "can32 ort fp32 64x48 t=2"
+
+
+def test_untrained_and_expected_metrics_are_stated():
+    from dataclasses import replace
+
+    report = replace(make_report(), interrupted=False, settings={
+        "untrained": True, "expected_metrics": {"weights": "l0", "metrics": {"psnr": 33.1}, "evaluated_on": "kodak"}})
+    text = markdown(report)
+    assert "untrained network" in text and "Interrupted" not in text
+    assert "Shipped weight 'l0' reached psnr 33.1 on kodak" in text
