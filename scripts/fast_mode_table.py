@@ -1,0 +1,145 @@
+"""Fast mode vs full-resolution CAN: latency at 1080p/4K and PSNR/SSIM against the reference operator.
+
+latency: every model exported to a temporary bundle and timed on one backend (median of --runs after one
+warm-up run; the timing does not depend on the weights).
+quality: for each operator, the base CAN with that operator's weights, its fast variants with the same
+weights, and the "oracle" fast mode (the operator itself run at 1/f resolution, then guided-upsampled:
+the best any low-resolution network could do through this upsampler), all against the operator at full
+resolution.
+
+  python scripts/fast_mode_table.py latency --models can24,can24_fast2,can24_fast4 --sizes 1920x1080,3840x2160
+  python scripts/fast_mode_table.py quality --base can24 --operators rof,tv_l1 --weights /tmp/fastip-train/{op}.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fastip import operators, runtimes
+from fastip.benchmarks.quality import psnr, ssim
+from fastip.export import export_model
+from fastip.images import sample_image
+from fastip.pipeline import to_image, to_tensor
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, _, h = text.partition("x")
+    return int(h), int(w)
+
+
+def _bundle(model: str, root: Path, weights: str | None = None):
+    return export_model(model, root / f"{model}-{abs(hash(weights))}", target="openvino", weights=weights)
+
+
+def latency(args: argparse.Namespace) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in args.models.split(","):
+            bundle = _bundle(model, Path(tmp))
+            with runtimes.open(bundle, args.backend, threads=args.threads) as session:
+                for size in args.sizes.split(","):
+                    h, w = _size(size)
+                    feed = {"input": np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)}
+                    session.run(feed)
+                    times = []
+                    for _ in range(args.runs):
+                        t0 = time.perf_counter()
+                        session.run(feed)
+                        times.append((time.perf_counter() - t0) * 1e3)
+                    row = {"model": model, "size": size, "backend": args.backend, "threads": args.threads,
+                           "median_ms": round(statistics.median(times), 1), "runs_ms": [round(t, 1) for t in times]}
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+                    rows.append(row)
+    return rows
+
+
+def _image(size: str) -> tuple[str, np.ndarray]:
+    """A natural image at WxH: a crop of the right aspect from `retina` (not a training image), resized."""
+    from PIL import Image
+
+    h, w = _size(size)
+    src = sample_image("retina")
+    ch = min(src.shape[0], round(src.shape[1] * h / w))
+    top = (src.shape[0] - ch) // 2
+    crop = Image.fromarray(src[top:top + ch]).resize((w, h), Image.BICUBIC)
+    return f"retina@{size}", np.asarray(crop)
+
+
+def _oracle(image: np.ndarray, operator: str, factor: int) -> np.ndarray:
+    """The operator at 1/factor resolution, upsampled by the same guided filter the fast models use."""
+    import torch
+
+    from fastip.models.can import CAN_IO
+    from fastip.models.fast import GuidedUpsample, downsample
+
+    x = torch.from_numpy(to_tensor(image, CAN_IO))
+    low = downsample(x, factor)
+    low_out = operators.apply(operator, np.ascontiguousarray(low[0].permute(1, 2, 0).numpy()))
+    low_out = torch.from_numpy(np.ascontiguousarray(low_out.transpose(2, 0, 1))[None])
+    return to_image(GuidedUpsample(factor)(low, low_out, x).numpy(), CAN_IO)
+
+
+def quality(args: argparse.Namespace) -> list[dict]:
+    rows = []
+    images = [_image(s) for s in args.sizes.split(",")]
+    factors = [int(f) for f in args.factors.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        for op in args.operators.split(","):
+            weights = args.weights.format(op=op)
+            bundles = {m: _bundle(m, Path(tmp), weights) for m in [args.base] + [f"{args.base}_fast{f}" for f in factors]}
+            for label, image in images:
+                t0 = time.perf_counter()
+                reference = operators.apply(op, image)
+                op_ms = (time.perf_counter() - t0) * 1e3
+                feed = {"input": to_tensor(image, bundles[args.base].manifest.io)}
+                results = {}
+                for model, bundle in bundles.items():
+                    with runtimes.open(bundle, args.backend, threads=args.threads) as session:
+                        results[model] = to_image(session.run(feed)["output"], bundle.manifest.io)
+                for f in factors:
+                    results[f"oracle_fast{f}"] = _oracle(image, op, f)
+                results["input"] = image
+                for name, out in results.items():
+                    row = {"operator": op, "image": label, "model": name, "psnr": round(psnr(out, reference), 2),
+                           "ssim": round(ssim(out, reference), 4), "operator_ms": round(op_ms)}
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+                    rows.append(row)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("latency")
+    p.add_argument("--models", default="can24,can24_fast2,can24_fast4,can24_fast8,can32,can32_fast2,can32_fast4,can32_fast8")
+    p.add_argument("--sizes", default="1920x1080,3840x2160")
+    p.add_argument("--runs", type=int, default=3)
+    p.set_defaults(func=latency)
+    p = sub.add_parser("quality")
+    p.add_argument("--base", default="can24")
+    p.add_argument("--operators", default="rof,tv_l1,l0_smoothing")
+    p.add_argument("--weights", default="{op}", help="weights per operator: a shipped name or a path, {op} substituted")
+    p.add_argument("--factors", default="2,4,8")
+    p.add_argument("--sizes", default="1920x1080")
+    p.set_defaults(func=quality)
+    for p in sub.choices.values():
+        p.add_argument("--backend", default="openvino")
+        p.add_argument("--threads", type=int, default=2)
+        p.add_argument("-o", "--out", help="write the rows as JSON here")
+    args = parser.parse_args()
+    rows = args.func(args)
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
