@@ -163,6 +163,18 @@ def test_sr_matches_python(host, bundles, tmp_path):
     _check_image_model(host, bundles["espcn_x2"], crop(sample_image("coffee"), 75, 113, 100, 200), tmp_path)
 
 
+def test_onnx_artifact_matches_ir(host, bundles, tmp_path):
+    """`--artifact onnx` reads model.onnx through OpenVINO's ONNX frontend; it agrees with the IR."""
+    src = _write_ppm(tmp_path / "in.ppm", crop(sample_image("rocket"), 48, 64, 100, 100))
+    outputs = {}
+    for role in ("openvino", "onnx"):
+        done = _run([str(host), str(bundles["can24"]), str(src), "--artifact", role, "--raw", str(tmp_path / f"{role}.f32")],
+                    timeout=300)
+        assert done.returncode == 0 and f"can24, {role}," in done.stderr, done.stderr
+        outputs[role] = _read_f32(tmp_path / f"{role}.f32", (1, 3, 48, 64))
+    np.testing.assert_allclose(outputs["onnx"], outputs["openvino"], rtol=0, atol=FLOAT_ATOL)
+
+
 def test_manifest_drives_preprocessing(host, bundles, tmp_path):
     """Colour order, value range, mean/std and size_multiple padding come from the manifest, not the code."""
     bundle = _with_io(bundles["can24"], tmp_path / "bgr", colour_order="BGR", value_range=[-1.0, 1.0],
@@ -209,6 +221,21 @@ def test_pgm_and_png(host, bundles, tmp_path):
         pytest.skip("host built without libpng")
     assert png.returncode == 0, png.stderr
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out.png")), np.asarray(Image.open(tmp_path / "out.ppm")))
+
+    # PNG input with translucent pixels and a palette one: read as fastip.images.read_image does (alpha dropped)
+    from fastip.images import read_image
+    from fastip.manifest import Manifest
+    from fastip.pipeline import to_tensor
+
+    io = Manifest.from_json((bundles["can24"] / "fastip.json").read_text()).io
+    rgba = np.random.default_rng(0).integers(0, 256, (20, 30, 4), dtype=np.uint8)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray(rgba[..., :3]).convert("P").save(tmp_path / "palette.png")
+    for name in ("rgba.png", "palette.png"):
+        done = _run([str(host), str(bundles["can24"]), str(tmp_path / name), "--raw", str(tmp_path / "o.f32"),
+                     "--raw-input", str(tmp_path / "x.f32")], timeout=300)
+        assert done.returncode == 0, done.stderr
+        np.testing.assert_array_equal(_read_f32(tmp_path / "x.f32", (1, 3, 20, 30)), to_tensor(read_image(tmp_path / name), io))
 
 
 def _edit_manifest(bundle: Path, target: Path, edit) -> Path:

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <algorithm>
 #include <fstream>
 #include <limits>
 
@@ -62,13 +63,17 @@ Image read_png(const std::string& path) {
     png_image png{};
     png.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_file(&png, path.c_str())) throw Error("cannot read " + path + " as PNG: " + png.message);
-    png.format = PNG_FORMAT_RGB;  // libpng expands grey/palette and drops alpha (composited on black)
-    Image image(static_cast<int>(png.width), static_cast<int>(png.height));
-    if (!png_image_finish_read(&png, nullptr, image.pixels.data(), 0, nullptr)) {
+    // Read RGBA and drop alpha, as fastip's Python reader does; asking libpng for RGB would composite
+    // translucent pixels onto black instead.
+    png.format = PNG_FORMAT_RGBA;
+    std::vector<std::uint8_t> rgba(PNG_IMAGE_SIZE(png));
+    if (!png_image_finish_read(&png, nullptr, rgba.data(), 0, nullptr)) {
         std::string message = png.message;
         png_image_free(&png);
         throw Error("cannot decode " + path + ": " + message);
     }
+    Image image(static_cast<int>(png.width), static_cast<int>(png.height));
+    for (std::size_t i = 0; i < image.pixels.size() / 3; ++i) std::copy_n(&rgba[4 * i], 3, &image.pixels[3 * i]);
     return image;
 }
 #endif
