@@ -145,11 +145,17 @@ def run_operator(spec: dict[str, Any]) -> dict[str, Any]:
 
     images = [np.load(p) for p in spec["images"]]
     name, call = operator_call(spec, images[0])
-    latency = measure(call, _budget(spec))
+    last: list[Any] = []
+
+    def timed() -> None:
+        last[:] = [call()]
+
+    latency = measure(timed, _budget(spec))
     reply: dict[str, Any] = {"name": name, "latency": latency.to_dict()}
     detections = []
-    for image, out_path in zip(images, spec.get("outputs", [])):
-        result = operator_call(spec, image)[1]()
+    for i, (image, out_path) in enumerate(zip(images, spec.get("outputs", []))):
+        # The first image's result is the last timed run's: slow operators are not run once more.
+        result = last[0] if i == 0 else operator_call(spec, image)[1]()
         if isinstance(result, np.ndarray):
             np.save(out_path, result)
         else:
