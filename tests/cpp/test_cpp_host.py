@@ -87,17 +87,20 @@ def bundles(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def face_bundle(tmp_path_factory) -> Path:
+def face_bundle(tmp_path_factory) -> tuple[Path, bool]:
+    """A BlazeFace bundle and whether it has the trained MediaPipe weights (else seeded random ones)."""
     from fastip import models
     from fastip.errors import MissingDependencyError
     from fastip.export import export_model
 
     if "blazeface_front" not in models.list_models():
         pytest.skip("the face family is not registered")
+    out = tmp_path_factory.mktemp("cpp-face") / "face"
     try:
-        return export_model("blazeface_front", tmp_path_factory.mktemp("cpp-face") / "face", target="openvino").root
-    except MissingDependencyError as exc:  # the MediaPipe weights come from an optional package
-        pytest.skip(str(exc))
+        return export_model("blazeface_front", out, target="openvino").root, True
+    except MissingDependencyError:  # the MediaPipe weights come from an optional package
+        # random weights still give a few detections above the threshold and many NMS candidates
+        return export_model(perturbed_source("blazeface_front"), out, target="openvino").root, False
 
 
 def _write_ppm(path: Path, image: np.ndarray) -> Path:
@@ -188,6 +191,8 @@ def test_face_matches_python(host, face_bundle, tmp_path, image_name, shape):
     """Same letterboxed input bit for bit (Pillow's bilinear resize), same detections after decode + NMS."""
     from fastip.detection import FacePipeline
 
+    face_bundle, trained = face_bundle
+
     image = sample_image(image_name)
     image = crop(image, *shape, (image.shape[0] - shape[0]) // 2, (image.shape[1] - shape[1]) // 2)
     src = _write_ppm(tmp_path / "in.ppm", image)
@@ -205,7 +210,7 @@ def test_face_matches_python(host, face_bundle, tmp_path, image_name, shape):
         np.testing.assert_allclose(g["box"], e.box, rtol=0, atol=BOX_ATOL)
         np.testing.assert_allclose(g["keypoints"], e.keypoints, rtol=0, atol=BOX_ATOL)
         assert abs(g["score"] - e.score) <= SCORE_ATOL
-    if image_name == "astronaut" and shape == (512, 512):
+    if trained and image_name == "astronaut" and shape == (512, 512):
         assert len(got) == 1  # one face, found by both
 
 
