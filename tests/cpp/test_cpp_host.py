@@ -116,13 +116,17 @@ def _read_f32(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     return data.reshape(shape)
 
 
-def _with_io(bundle: Path, target: Path, **io) -> Path:
-    """A copy of a bundle whose manifest has other pre/post-processing (model files and hashes unchanged)."""
+def _edit_manifest(bundle: Path, target: Path, edit) -> Path:
+    """A copy of a bundle with `edit(text) -> text` applied to its manifest (model files unchanged)."""
     shutil.copytree(bundle, target)
-    manifest = json.loads((target / "fastip.json").read_text())
-    manifest["io"].update(io)
-    (target / "fastip.json").write_text(json.dumps(manifest))
+    path = target / "fastip.json"
+    path.write_text(edit(path.read_text()))
     return target
+
+
+def _with_io(bundle: Path, target: Path, **io) -> Path:
+    """A copy of a bundle whose manifest has other pre/post-processing."""
+    return _edit_manifest(bundle, target, lambda text: json.dumps({**json.loads(text), "io": {**json.loads(text)["io"], **io}}))
 
 
 def _check_image_model(host: Path, bundle: Path, image: np.ndarray, tmp_path: Path) -> None:
@@ -241,13 +245,6 @@ def test_pgm_and_png(host, bundles, tmp_path):
                      "--raw-input", str(tmp_path / "x.f32")], timeout=300)
         assert done.returncode == 0, done.stderr
         np.testing.assert_array_equal(_read_f32(tmp_path / "x.f32", (1, 3, 20, 30)), to_tensor(read_image(tmp_path / name), io))
-
-
-def _edit_manifest(bundle: Path, target: Path, edit) -> Path:
-    shutil.copytree(bundle, target)
-    path = target / "fastip.json"
-    path.write_text(edit(path.read_text()))
-    return target
 
 
 def _set(key_path: tuple[str, ...], value):
