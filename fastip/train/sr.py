@@ -10,7 +10,7 @@ import numpy as np
 from fastip.errors import InputError
 from fastip.train.data import downscale, load_images, random_crops
 from fastip.train.loop import Progress, Task, TrainConfig, TrainResult, fit, stderr_progress
-from fastip.train.metrics import mean_metrics, to_uint8
+from fastip.train.metrics import to_uint8
 
 RESOLUTIONS = (1.0, 0.7)  # each training image also at 70 %, for more varied texture scales
 
@@ -33,6 +33,15 @@ def bicubic_up(image: np.ndarray, scale: int) -> np.ndarray:
         h, w = image.shape[:2]
         return np.asarray(Image.fromarray(image).resize((w * scale, h * scale), Image.BICUBIC))
     return np.asarray(bicubic_upscale(image, scale))
+
+
+def sr_metrics(pairs: list[tuple[np.ndarray, np.ndarray]], scale: int) -> dict[str, float]:
+    """Mean PSNR/SSIM on RGB (psnr, ssim) and on Y (psnr_y, ssim_y), borders cropped by the scale as fastip-bench does."""
+    from fastip.benchmarks.quality import sr_quality
+
+    rows = [sr_quality(out, hr, scale, "m") for out, hr in pairs]
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    return {"psnr": mean["m_psnr_rgb"], "ssim": mean["m_ssim_rgb"], "psnr_y": mean["m_psnr_y"], "ssim_y": mean["m_ssim_y"]}
 
 
 def _pairs(images, scale: int, max_side: int, fractions: tuple[float, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -64,9 +73,9 @@ def train_sr(model: str, data: str | os.PathLike, out: str | os.PathLike, *, con
     train = _pairs(load_images(data), scale, max_side, RESOLUTIONS)
     held = load_images(val, held_out=True)
     held_pairs = _pairs(held, scale, max_side, (1.0,))
-    baseline = mean_metrics([(bicubic_up(lr, scale), hr) for lr, hr in held_pairs])
+    baseline = sr_metrics([(bicubic_up(lr, scale), hr) for lr, hr in held_pairs], scale)
     progress(f"{model}: {len(train)} training pairs; bicubic on held-out: "
-             f"PSNR {baseline['psnr']:.2f} dB  SSIM {baseline['ssim']:.4f}")
+             f"PSNR {baseline['psnr']:.2f} dB (Y {baseline['psnr_y']:.2f})  SSIM {baseline['ssim']:.4f}, borders cropped by {scale}")
 
     torch.manual_seed(config.seed)
     net = spec.build()
@@ -78,7 +87,7 @@ def train_sr(model: str, data: str | os.PathLike, out: str | os.PathLike, *, con
         return torch.from_numpy(x), torch.from_numpy(y)
 
     def evaluate(net) -> dict[str, float]:
-        return mean_metrics([(to_uint8(net(x)), hr) for x, hr in held_tensors])
+        return sr_metrics([(to_uint8(net(x)), hr) for x, hr in held_tensors], scale)
 
     task = Task(batch, torch.nn.functional.l1_loss, evaluate, lambda net: net.state_dict(),
                 lambda net, state: net.load_state_dict(state))

@@ -59,7 +59,7 @@ def _config(**kw) -> TrainConfig:
 def test_can_learns_a_blur(tmp_path, folder, blur_operator):
     from fastip.train.data import load_images
 
-    config = _config(steps=40, eval_every=40, checkpoint_every=40)
+    config = _config(steps=30, eval_every=30, checkpoint_every=30)
     result = train_can("can24", "blur", folder, tmp_path / "w.pt", config=config, val=folder, max_side=64,
                        cache_dir=tmp_path / "cache", progress=lambda _: None)
     identity = np.mean([psnr(i.pixels, box_blur(i.pixels, {})) for i in load_images(folder)])
