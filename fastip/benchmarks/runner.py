@@ -188,17 +188,18 @@ class _Run:
             reason = require_artifact(bundle, backend, precision)
         if reason is not None or bundle is None:
             return replace(base, status="skipped", reason=reason or "no bundle")
-        inputs, hr = self._inputs(size)
+        timed, inputs, hr = self._inputs(size)
         outputs = [str(self.tmp / f"out-{backend}-{precision}-{size[0]}x{size[1]}-{threads}-{i}.npy") for i in range(len(inputs))]
         spec = {"kind": "model", "bundle": str(bundle.root), "backend": backend, "precision": precision,
-                "threads": threads, "hint": plan.hint, "budget": vars(plan.budget), "images": inputs, "outputs": outputs,
+                "threads": threads, "hint": plan.hint, "budget": vars(plan.budget), "timed": timed, "images": inputs,
+                "outputs": outputs,
                 "overhead_runs": max(3, plan.budget.min_runs) if overhead else 0}
         try:
             reply = run_worker(spec, threads=threads)
         except WorkerError as exc:
             return replace(base, status="failed", reason=str(exc))
         latency = LatencyStats.from_dict(reply["latency"])
-        operator, op_outputs = self._operator(size, threads, inputs)
+        operator, op_outputs = self._operator(size, threads, timed, inputs)
         produced = reply.get("detections") or [np.load(p) for p in outputs]
         warnings = [w for w in (variation_warning(latency),) if w]
         over = reply.get("overhead", {})
@@ -209,22 +210,38 @@ class _Run:
                        quality=self._quality(size, produced, op_outputs, hr, precision), overhead=over,
                        warnings=tuple(warnings))
 
-    def _inputs(self, size: tuple[int, int]) -> tuple[list[str], list[np.ndarray] | None]:
-        """Input .npy paths at this size (SR: the bicubic-downscaled HR images, returned too)."""
+    def _inputs(self, size: tuple[int, int]) -> tuple[str, list[str], list[np.ndarray] | None]:
+        """The timed input at this size, the quality inputs, and for SR their high-resolution originals.
+
+        CAN quality is measured at the benchmarked size (the operator runs on the same pixels). SR quality
+        needs a true high-resolution image, so it uses native-resolution crops of at most the output size,
+        never an upscaled picture, whose bicubic round trip would score unrealistically high.
+        """
         w, h = size
-        scale = self.io.scale_factor if self.family == "sr" else 1
+        timed = self.tmp / f"in-{w}x{h}.npy"
+        if not timed.exists():
+            np.save(timed, fit_image(self.images[0][1], w, h))
+        if self.family != "sr":
+            paths = [str(timed)]
+            for i, (_, image) in enumerate(self.images[1:], start=1):
+                path = self.tmp / f"in-{w}x{h}-{i}.npy"
+                if not path.exists():
+                    np.save(path, fit_image(image, w, h))
+                paths.append(str(path))
+            return str(timed), paths, None
+        scale = self.io.scale_factor
         paths, hrs = [], []
         for i, (_, image) in enumerate(self.images):
-            path = self.tmp / f"in-{w}x{h}-{i}.npy"
-            if scale > 1:
-                hr = fit_image(image, w * scale, h * scale)
-                hrs.append(hr)
-                if not path.exists():
-                    np.save(path, quality.bicubic_downscale(hr, scale))
-            elif not path.exists():
-                np.save(path, fit_image(image, w, h))
+            ch = min(h * scale, image.shape[0]) // scale * scale
+            cw = min(w * scale, image.shape[1]) // scale * scale
+            top, left = (image.shape[0] - ch) // 2, (image.shape[1] - cw) // 2
+            hr = np.ascontiguousarray(image[top:top + ch, left:left + cw])
+            path = self.tmp / f"lr-{w}x{h}-{i}.npy"
+            if not path.exists():
+                np.save(path, quality.bicubic_downscale(hr, scale))
             paths.append(str(path))
-        return paths, hrs or None
+            hrs.append(hr)
+        return str(timed), paths, hrs
 
     def _flops(self, bundle, size: tuple[int, int]) -> float | None:
         from fastip.benchmarks.flops import count_macs
@@ -241,7 +258,7 @@ class _Run:
             return None
         return float(count.flops) if count.complete else None
 
-    def _operator(self, size, threads, inputs: list[str]) -> tuple[OperatorTiming | None, list[Any] | None]:
+    def _operator(self, size, threads, timed: str, inputs: list[str]) -> tuple[OperatorTiming | None, list[Any] | None]:
         if self.family == "can" and not self.op_name:
             return OperatorTiming(name="none", error="no reference operator: ship a weight or pass --operator NAME"), None
         key = (size, threads)
@@ -250,7 +267,7 @@ class _Run:
             outputs = [str(self.tmp / f"op-{size[0]}x{size[1]}-{threads}-{i}.npy") for i in range(len(inputs))]
             budget = replace(self.plan.budget, warmup=min(1, self.plan.budget.warmup))  # operators have no JIT to warm
             spec = {"kind": "operator", "family": self.family, "operator": self.op_name, "params": self.op_params,
-                    "threads": threads, "scale": self.io.scale_factor, "budget": vars(budget), "images": inputs,
+                    "threads": threads, "scale": self.io.scale_factor, "budget": vars(budget), "timed": timed, "images": inputs,
                     "outputs": outputs}
             try:
                 reply = run_worker(spec, threads=threads)

@@ -28,8 +28,8 @@ def fake_worker(interrupt_on: int):
         calls["model"] += 1
         if calls["model"] == interrupt_on:
             raise KeyboardInterrupt
-        for path in spec["outputs"]:
-            lr = np.load(spec["images"][0])
+        for image, path in zip(spec["images"], spec["outputs"]):
+            lr = np.load(image)
             np.save(path, np.repeat(np.repeat(lr, 2, axis=0), 2, axis=1))
         return {"latency": summarize([1.0, 2.0]).to_dict(), "first_inference_ms": 5.0, "peak_rss_mb": 10.0}
 
