@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,9 @@ class Validation:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Validation":
-        return cls(**{**data, "shape": tuple(data["shape"])})
+        psnr = math.inf if data.get("psnr") is None else data["psnr"]  # identical outputs: infinite PSNR
+        error = math.inf if data.get("max_abs_error") is None else data["max_abs_error"]
+        return cls(**{**data, "shape": tuple(data["shape"]), "psnr": psnr, "max_abs_error": error})
 
 
 @dataclass
@@ -77,7 +80,8 @@ class Manifest:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False, allow_nan=True) + "\n"
+        """Strict JSON (non-finite numbers become null) so that any JSON parser, C++ included, reads it."""
+        return json.dumps(_finite(self.to_dict()), indent=2, allow_nan=False) + "\n"
 
     @classmethod
     def from_dict(cls, data: Any) -> "Manifest":
@@ -100,7 +104,7 @@ class Manifest:
                 versions=dict(data.get("versions") or {}),
                 extra=dict(data.get("extra") or {}),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BundleError(f"malformed manifest: {exc!r}") from exc
 
     @classmethod
@@ -110,6 +114,16 @@ class Manifest:
         except json.JSONDecodeError as exc:
             raise BundleError(f"manifest is not valid JSON: {exc}") from exc
         return cls.from_dict(data)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 _REQUIRED = {
