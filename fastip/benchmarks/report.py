@@ -77,7 +77,7 @@ def tables(report: BenchmarkReport) -> list[Table]:
                             f"{r.speedup:.2f}×" if r.speedup else "—") for r in ok)))
     keys = sorted({k for r in ok for k in r.quality})
     if keys:
-        out.append(Table("Quality (PSNR in dB, SSIM in [0, 1])", ("variant", *keys),
+        out.append(Table("Quality (PSNR in dB; SSIM, recall, precision, IoU in [0, 1])", ("variant", *keys),
                          tuple((r.label, *(_num(r.quality.get(k), 4 if "ssim" in k or "recall" in k or "precision" in k
                                                 or "iou" in k else 2) for k in keys)) for r in ok)))
     over = [r for r in ok if r.overhead]
