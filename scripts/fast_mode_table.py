@@ -78,13 +78,14 @@ def _oracle(image: np.ndarray, operator: str, factor: int) -> np.ndarray:
     import torch
 
     from fastip.models.can import CAN_IO
-    from fastip.models.fast import GuidedUpsample, downsample
+    from fastip.models.fast import GuidedUpsample, downsample, pad_to_multiple
 
-    x = torch.from_numpy(to_tensor(image, CAN_IO))
+    x = pad_to_multiple(torch.from_numpy(to_tensor(image, CAN_IO)), factor)
     low = downsample(x, factor)
     low_out = operators.apply(operator, np.ascontiguousarray(low[0].permute(1, 2, 0).numpy()))
     low_out = torch.from_numpy(np.ascontiguousarray(low_out.transpose(2, 0, 1))[None])
-    return to_image(GuidedUpsample(factor)(low, low_out, x).numpy(), CAN_IO)
+    out = GuidedUpsample(factor)(low, low_out, x)[..., :image.shape[0], :image.shape[1]]
+    return to_image(out.numpy(), CAN_IO)
 
 
 def quality(args: argparse.Namespace) -> list[dict]:

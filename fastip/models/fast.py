@@ -9,8 +9,9 @@ Per output channel c, with guide I_c (the low-resolution input) and filter input
 low-resolution output), over (2r+1)^2 windows:
     A = cov(I, p) / (var(I) + eps),  b = mean(p) - A * mean(I)
 then the window means of A and b are bilinearly upsampled and out = A_hr * I_hr + b_hr.
-Everything is plain tensor ops (pad, avg-pool, resize, slice) so it exports into one ONNX graph
-with dynamic height and width, including sizes not divisible by f.
+Sizes not divisible by f: the input's bottom/right edge is replicated up to a multiple of f, and
+the output is cropped back. Everything is plain tensor ops (pad, avg-pool, resize, slice), so it
+exports into one ONNX graph with dynamic height and width.
 """
 
 from __future__ import annotations
@@ -37,12 +38,15 @@ def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
 
 
-def downsample(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """Area downsampling by `factor`; the bottom/right edge is replicated up to a multiple of it first."""
+def pad_to_multiple(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Replicate the bottom/right edge until height and width are multiples of `factor`."""
     h, w = x.shape[-2], x.shape[-1]
-    ph, pw = (factor - h % factor) % factor, (factor - w % factor) % factor
-    x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-    return F.avg_pool2d(x, factor, stride=factor)
+    return F.pad(x, (0, (factor - w % factor) % factor, 0, (factor - h % factor) % factor), mode="replicate")
+
+
+def downsample(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Area downsampling by `factor` of the edge-padded image (ceil(H/f) x ceil(W/f))."""
+    return F.avg_pool2d(pad_to_multiple(x, factor), factor, stride=factor)
 
 
 class GuidedUpsample(nn.Module):
@@ -56,23 +60,24 @@ class GuidedUpsample(nn.Module):
         self.radius = radius
         self.eps = eps
 
-    def coefficients(self, guide_lr: torch.Tensor, out_lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Window-averaged linear coefficients (A, b) at low resolution."""
+    def coefficients(self, guide_lr: torch.Tensor, out_lr: torch.Tensor) -> torch.Tensor:
+        """Window-averaged linear coefficients at low resolution, A and b stacked along channels."""
         r = self.radius
         mean_i, mean_p = box_mean(guide_lr, r), box_mean(out_lr, r)
         cov_ip = box_mean(guide_lr * out_lr, r) - mean_i * mean_p
         var_i = box_mean(guide_lr * guide_lr, r) - mean_i * mean_i
         a = cov_ip / (var_i + self.eps)
         b = mean_p - a * mean_i
-        return box_mean(a, r), box_mean(b, r)
+        return box_mean(torch.cat([a, b], 1), r)
 
     def forward(self, guide_lr: torch.Tensor, out_lr: torch.Tensor, guide_hr: torch.Tensor) -> torch.Tensor:
-        a, b = self.coefficients(guide_lr, out_lr)
-        # exact factor-f resize onto the padded grid, then crop: pixel centres line up for any size
-        a = F.interpolate(a, scale_factor=self.factor, mode="bilinear", align_corners=False)
-        b = F.interpolate(b, scale_factor=self.factor, mode="bilinear", align_corners=False)
-        h, w = guide_hr.shape[-2], guide_hr.shape[-1]
-        return a[..., :h, :w] * guide_hr + b[..., :h, :w]
+        """`guide_hr` is `factor` times the size of `guide_lr` (pad it with `pad_to_multiple`)."""
+        ab = self.coefficients(guide_lr, out_lr)
+        # an exact factor-f resize keeps pixel centres aligned; one Resize for A and b together is
+        # the fastest form on ONNX Runtime (OpenVINO runs a fixed bilinear ConvTranspose a little faster)
+        ab = F.interpolate(ab, scale_factor=self.factor, mode="bilinear", align_corners=False)
+        c = guide_hr.shape[1]
+        return ab[:, :c] * guide_hr + ab[:, c:]
 
 
 class FastCAN(nn.Module):
@@ -87,8 +92,10 @@ class FastCAN(nn.Module):
         self.upsample = GuidedUpsample(factor, radius, eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        low = downsample(x, self.factor)
-        return self.upsample(low, self.can(low), x)
+        h, w = x.shape[-2], x.shape[-1]
+        padded = pad_to_multiple(x, self.factor)
+        low = F.avg_pool2d(padded, self.factor, stride=self.factor)
+        return self.upsample(low, self.can(low), padded)[..., :h, :w]  # one crop, at the very end
 
     def fuse(self) -> "FastCAN":
         """Deploy form: the inner CAN's norms folded; the guided upsampling has nothing to fold."""

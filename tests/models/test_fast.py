@@ -11,7 +11,8 @@ from fastip import models  # noqa: E402
 from fastip.errors import InputError  # noqa: E402
 from fastip.models.can import CAN  # noqa: E402
 from fastip.models.checkpoint import save_state_dict  # noqa: E402
-from fastip.models.fast import FACTORS, FastCAN, GuidedUpsample, base_model, box_mean, downsample  # noqa: E402
+from fastip.models.fast import (FACTORS, FastCAN, GuidedUpsample, base_model, box_mean, downsample,  # noqa: E402
+                                pad_to_multiple)
 from tests.support import has, perturbed_source  # noqa: E402
 
 FAST = [n for n in models.list_models("can*_fast*")]
@@ -49,7 +50,7 @@ def test_downsample_is_area_mean_with_replicated_edge():
 @pytest.mark.parametrize("factor", FACTORS)
 def test_guided_upsampling_of_constant_is_exact(factor):
     up = GuidedUpsample(factor)
-    guide = torch.full((1, 3, 29, 43), 0.3)
+    guide = pad_to_multiple(torch.full((1, 3, 29, 43), 0.3), factor)
     low = downsample(guide, factor)
     out = up(low, torch.full_like(low, 0.7), guide)
     assert torch.allclose(out, torch.full_like(guide, 0.7), atol=1e-6)
@@ -61,6 +62,7 @@ def test_guided_upsampling_of_linear_map_is_exact(factor):
     up = GuidedUpsample(factor, eps=1e-12)
     yy, xx = torch.meshgrid(torch.linspace(0, 1, 61), torch.linspace(0, 1, 83), indexing="ij")
     guide = torch.stack([xx, yy, 0.5 * (xx + yy) ** 2], 0)[None].double()  # a different image per channel
+    guide = pad_to_multiple(guide, factor)
     low = downsample(guide, factor)
     alpha, beta = torch.tensor([0.5, -1.0, 2.0]).view(1, 3, 1, 1), torch.tensor([0.1, 1.0, -0.3]).view(1, 3, 1, 1)
     out = up(low, alpha * low + beta, guide)
