@@ -118,16 +118,21 @@ def test_per_tensor_with_an_outlier_channel_is_caught(tmp_path):
     from fastip.export.source import deploy_form
 
     source = perturbed_source("espcn_x2")
-    with torch.no_grad():  # one huge output channel of the first conv, undone by the next layer's weights
+    # Two identical feature maps enter the middle conv; one of its output channels takes +1000 x the first minus
+    # 1000 x the second. FP32 output and activation ranges are unchanged (the difference is exactly 0), but a
+    # single per-tensor weight scale of 1000/127 rounds every other weight of that conv to zero.
+    with torch.no_grad():
         conv1, conv2 = source.module.body[0], source.module.body[2]
-        conv1.weight[0] *= 1000.0
-        conv1.bias[0] *= 1000.0
-        conv2.weight[:, 0] /= 1000.0
+        conv1.weight[1] = conv1.weight[0]
+        conv1.bias[1] = conv1.bias[0]
+        conv2.weight[0] = 0.0
+        conv2.weight[0, 0, 1, 1] = 1000.0
+        conv2.weight[0, 1, 1, 1] = -1000.0
     source.deploy = deploy_form(source.module)
     bundle = export_model(source, tmp_path / "outlier", target="ort", precision="int8", cache_dir=str(tmp_path / "c"),
                           calib_count=2, candidates="u8-per-tensor,u8-per-channel", allow_fallback=True)
     scores = {c["name"]: c for c in bundle.manifest.extra["quantization"]["candidates"]}
-    assert scores["u8-per-channel"]["score"] > scores["u8-per-tensor"]["score"]
+    assert scores["u8-per-channel"]["score"] > scores["u8-per-tensor"]["score"] + 3.0
 
 
 def test_fp16_artifact_is_gated_and_opens(tmp_path):
