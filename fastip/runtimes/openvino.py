@@ -49,8 +49,9 @@ class OpenVinoSession(Session):
         return request
 
     def _run(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        result = self._request().infer(dict(feed), share_inputs=True)
-        return {name: np.array(result[port]) for name, port in zip(self._names, self._ports)}
+        # share_outputs=False (the default) already hands back arrays the next inference cannot overwrite.
+        result = self._request().infer(dict(feed), share_inputs=True, share_outputs=False)
+        return {name: result[port] for name, port in zip(self._names, self._ports)}
 
     def close(self) -> None:
         self._compiled = None
