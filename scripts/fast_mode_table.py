@@ -5,10 +5,12 @@ warm-up run; the timing does not depend on the weights).
 quality: for each operator, the base CAN with that operator's weights, its fast variants with the same
 weights, and the "oracle" fast mode (the operator itself run at 1/f resolution, then guided-upsampled:
 the best any low-resolution network could do through this upsampler), all against the operator at full
-resolution.
+resolution, on the held-out images (native size) and on a 2x2 mosaic of sample images at --sizes.
 
   python scripts/fast_mode_table.py latency --models can24,can24_fast2,can24_fast4 --sizes 1920x1080,3840x2160
-  python scripts/fast_mode_table.py quality --base can24 --operators rof,tv_l1 --weights /tmp/fastip-train/{op}.pt
+  python scripts/fast_mode_table.py finetune --base can24 --operators rof --weights /tmp/fastip-train/{op}.pt --out-dir ft
+  python scripts/fast_mode_table.py quality --base can24 --operators rof,tv_l1 --weights /tmp/fastip-train/{op}.pt \
+      --tuned 'ft/{op}_fast{f}.safetensors'
 """
 
 from __future__ import annotations
@@ -61,16 +63,30 @@ def latency(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def _image(size: str) -> tuple[str, np.ndarray]:
-    """A natural image at WxH: a crop of the right aspect from `retina` (not a training image), resized."""
+MOSAIC = ("hubble_deep_field", "motorcycle", "rocket", "grace_hopper")  # the 1080p/4K quality image, 2x2
+HELD_OUT = ("grace_hopper", "china")  # never seen by fastip-train's CANs: measured at native size
+
+
+def _mosaic(size: str) -> np.ndarray:
+    """A WxH natural image: four sample images, each centre-cropped to the tile's aspect and resized."""
     from PIL import Image
 
     h, w = _size(size)
-    src = sample_image("retina")
-    ch = min(src.shape[0], round(src.shape[1] * h / w))
-    top = (src.shape[0] - ch) // 2
-    crop = Image.fromarray(src[top:top + ch]).resize((w, h), Image.BICUBIC)
-    return f"retina@{size}", np.asarray(crop)
+    th, tw = h // 2, w // 2
+    out = np.zeros((h, w, 3), np.uint8)
+    for i, name in enumerate(MOSAIC):
+        src = sample_image(name)
+        ch = min(src.shape[0], round(src.shape[1] * th / tw))
+        cw = min(src.shape[1], round(ch * tw / th))
+        top, left = (src.shape[0] - ch) // 2, (src.shape[1] - cw) // 2
+        tile = Image.fromarray(src[top:top + ch, left:left + cw]).resize((tw, th), Image.LANCZOS)
+        out[(i // 2) * th:(i // 2 + 1) * th, (i % 2) * tw:(i % 2 + 1) * tw] = np.asarray(tile)
+    return out
+
+
+def _images(sizes: str) -> list[tuple[str, np.ndarray]]:
+    images = [(name, sample_image(name)) for name in HELD_OUT]
+    return images + [(f"mosaic@{s}", _mosaic(s)) for s in sizes.split(",") if s]
 
 
 def _oracle(image: np.ndarray, operator: str, factor: int) -> np.ndarray:
@@ -90,12 +106,15 @@ def _oracle(image: np.ndarray, operator: str, factor: int) -> np.ndarray:
 
 def quality(args: argparse.Namespace) -> list[dict]:
     rows = []
-    images = [_image(s) for s in args.sizes.split(",")]
+    images = _images(args.sizes)
     factors = [int(f) for f in args.factors.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         for op in args.operators.split(","):
             weights = args.weights.format(op=op)
             bundles = {m: _bundle(m, Path(tmp), weights) for m in [args.base] + [f"{args.base}_fast{f}" for f in factors]}
+            if args.tuned:
+                bundles.update({f"{args.base}_fast{f}+ft": _bundle(f"{args.base}_fast{f}", Path(tmp), args.tuned.format(op=op, f=f))
+                                for f in factors})
             for label, image in images:
                 t0 = time.perf_counter()
                 reference = operators.apply(op, image)
@@ -116,6 +135,34 @@ def quality(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def finetune(args: argparse.Namespace) -> list[dict]:
+    """Fine-tune each fast variant end to end from the base CAN's weights, on the training images at --max-side."""
+    from fastip import models
+    from fastip.models.checkpoint import save_state_dict
+    from fastip.models.fast import finetune as finetune_fast
+    from fastip.train.data import downscale, load_images
+    from fastip.train.targets import TargetCache
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    out_dir = Path(args.out_dir)
+    cache = TargetCache(args.cache)
+    rows = []
+    for op in args.operators.split(","):
+        inputs = [downscale(image.pixels, args.max_side) for image in load_images("samples")]
+        pairs = [(x, cache.target(x, op, {})) for x in inputs]
+        for f in (int(f) for f in args.factors.split(",")):
+            model = models.get(f"{args.base}_fast{f}").build(weights=args.weights.format(op=op))
+            t0 = time.perf_counter()
+            finetune_fast(model, pairs, steps=args.steps, progress=lambda m: print(m, file=sys.stderr, flush=True))
+            path = save_state_dict(model.state_dict(), out_dir / f"{op}_fast{f}.safetensors")
+            rows.append({"operator": op, "factor": f, "steps": args.steps, "seconds": round(time.perf_counter() - t0),
+                         "weights": str(path)})
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -130,7 +177,18 @@ def main() -> int:
     p.add_argument("--weights", default="{op}", help="weights per operator: a shipped name or a path, {op} substituted")
     p.add_argument("--factors", default="2,4,8")
     p.add_argument("--sizes", default="1920x1080")
+    p.add_argument("--tuned", help="fine-tuned fast weights, {op} and {f} substituted (adds rows <model>+ft)")
     p.set_defaults(func=quality)
+    p = sub.add_parser("finetune")
+    p.add_argument("--base", default="can24")
+    p.add_argument("--operators", default="rof,tv_l1,l0_smoothing")
+    p.add_argument("--weights", default="{op}")
+    p.add_argument("--factors", default="2,4")
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--max-side", type=int, default=640)
+    p.add_argument("--cache", help="operator target cache (fastip-train's --cache)")
+    p.add_argument("--out-dir", default="fast-weights")
+    p.set_defaults(func=finetune)
     for p in sub.choices.values():
         p.add_argument("--backend", default="openvino")
         p.add_argument("--threads", type=int, default=2)

@@ -17,7 +17,9 @@ exports into one ONNX graph with dynamic height and width.
 from __future__ import annotations
 
 import os
+from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -112,6 +114,41 @@ class FastCAN(nn.Module):
 def to_fast(can: nn.Module, factor: int, *, radius: int = RADIUS, eps: float = EPS) -> FastCAN:
     """Wrap a (trained or training) CAN for fast mode; its parameters stay shared, for end-to-end fine-tuning."""
     return FastCAN(can, factor, radius=radius, eps=eps)
+
+
+def min_training_crop(factor: int) -> int:
+    """Smallest useful full-resolution crop for end-to-end training: 32 low-resolution pixels a side."""
+    return 32 * factor
+
+
+def finetune(model: FastCAN, pairs: Sequence[tuple[np.ndarray, np.ndarray]], *, steps: int = 300, batch: int = 4,
+             crop: int | None = None, lr: float = 2e-4, seed: int = 0,
+             progress: Callable[[str], None] = lambda _: None) -> FastCAN:
+    """Train the inner CAN through the guided upsampling on full-resolution (input, operator output) uint8 pairs.
+
+    MSE against the operator at full resolution, Adam with cosine decay, random aligned crops with
+    flips/rotations; the model stays in eval mode, so batch norms act with their running statistics. Start from the base CAN's weights; the result loads as `<base>_fast<f>` weights
+    (save `model.state_dict()`).
+    """
+    from fastip.train.data import random_crops
+
+    crop = crop or 2 * min_training_crop(model.factor)
+    if any(min(x.shape[:2]) < crop for x, _ in pairs):
+        raise InputError(f"fast-mode fine-tuning at factor {model.factor} needs images of at least {crop} px a side")
+    rng = np.random.default_rng(seed)
+    optimizer = torch.optim.Adam(model.can.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr / 100)
+    model.eval()  # norms keep their running statistics: they fold at export exactly as trained
+    for step in range(1, steps + 1):
+        x, y = (torch.from_numpy(a) for a in random_crops(list(pairs), batch, crop, rng))
+        loss = F.mse_loss(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if step % 50 == 0 or step == steps:
+            progress(f"fast{model.factor} fine-tune step {step}/{steps} loss {loss.item():.3e}")
+    return model.eval()
 
 
 def load_fast_weights(model: FastCAN, weights: str | os.PathLike | None, name: str, base: str) -> None:
