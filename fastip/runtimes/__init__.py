@@ -18,9 +18,16 @@ PRECISION_ROLES = {"fp32": ("onnx", "openvino"), "fp16": ("onnx_fp16", None), "i
 __all__ = ["BACKENDS", "Session", "available_backends", "check_tensor", "open"]
 
 
+def _installed(lib: str) -> bool:
+    try:
+        return importlib.util.find_spec(lib) is not None
+    except (ImportError, ValueError):  # a broken or shadowed install counts as absent
+        return False
+
+
 def available_backends() -> list[str]:
-    """Backends whose library is installed here (asked of the library itself, not guessed)."""
-    return [name for name, (lib, _) in BACKENDS.items() if importlib.util.find_spec(lib) is not None]
+    """Backends whose library is installed here (asked of the import system, not guessed from the platform)."""
+    return [name for name, (lib, _) in BACKENDS.items() if _installed(lib)]
 
 
 def _require_backend(backend: str) -> None:
@@ -28,7 +35,7 @@ def _require_backend(backend: str) -> None:
         raise InputError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)} "
                          f"(available here: {', '.join(available_backends()) or 'none'})")
     lib, extra = BACKENDS[backend]
-    if importlib.util.find_spec(lib) is None:
+    if not _installed(lib):
         raise MissingDependencyError(f"backend {backend!r} needs `pip install 'fastip[{extra}]'`; "
                                      f"available here: {', '.join(available_backends()) or 'none'}")
 
