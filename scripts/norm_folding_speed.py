@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from fastip import runtimes
+from fastip.benchmarks.latency import Budget, measure
 from fastip.export import export_model
-
-
-def median_ms(session, feed, runs: int) -> float:
-    session.run(feed)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(feed)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -39,7 +28,8 @@ def main() -> None:
             bundle = export_model(args.model, Path(tmp) / norm, target="openvino", norm=norm)
             for backend in ("ort", "openvino"):
                 with runtimes.open(bundle, backend, threads=args.threads) as session:
-                    rows.append((norm, backend, median_ms(session, feed, args.runs)))
+                    stats = measure(lambda: session.run(feed), Budget(warmup=1, min_runs=args.runs, min_time=0))
+                    rows.append((norm, backend, stats.p50))
     print(f"| {args.model} norm | backend | median ms at {w}x{h} |\n|---|---|---|")
     for norm, backend, ms in rows:
         print(f"| {norm} | {backend} | {ms:.0f} |")

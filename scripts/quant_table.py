@@ -10,12 +10,12 @@ the table), since identity-initialised networks say nothing about quantization.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+from fastip.benchmarks.latency import Budget, measure
 
 SIZES = {"can": (1080, 1920), "sr": (540, 960)}
 
@@ -40,13 +40,7 @@ def seeded_source(name: str, seed: int = 0):
 
 
 def median_ms(session, feed: dict, runs: int) -> float:
-    session.run(feed)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(feed)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return measure(lambda: session.run(feed), Budget(warmup=1, min_runs=runs, min_time=0)).p50
 
 
 def rows_for(name: str, root: Path, runs: int, threads: int | None, cache_dir: str, min_psnr: float | None) -> list[str]:

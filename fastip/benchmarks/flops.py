@@ -89,7 +89,6 @@ def _known_shapes(model) -> dict[str, tuple[int, ...]]:
 
 def _node_macs(node, shapes: dict[str, tuple[int, ...]]) -> int | None:
     op = node.op_type
-    group = next((a.i for a in node.attribute if a.name == "group"), 1) or 1
     w_index = 3 if op == "QLinearConv" else 1
     if op in ("Conv", "ConvInteger", "QLinearConv"):
         w, y = shapes.get(node.input[w_index]), shapes.get(node.output[0])

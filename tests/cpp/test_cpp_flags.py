@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import pytest
 
 from fastip.cli import main
 from tests.support import requires_openvino
