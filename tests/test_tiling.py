@@ -64,7 +64,7 @@ def test_sr_tiled_equals_untiled_at_odd_sizes(name):
 def test_receptive_field_bounds_the_measured_one(name):
     module = _perturbed(models.get(name).build())
     field = receptive_field(module)
-    assert field.radius >= _receptive_radius(module, 81, field.scale)
+    assert field.radius >= _receptive_radius(module, 2 * field.radius + 3, field.scale)
 
 
 def test_espcn_radius_from_architecture():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from fastip import models  # noqa: E402
 from fastip.errors import InputError  # noqa: E402
 from fastip.models.can import CAN  # noqa: E402
 from fastip.models.checkpoint import save_state_dict  # noqa: E402
+from fastip.models.registry import Weights  # noqa: E402
 from fastip.models.fast import (FACTORS, FastCAN, GuidedUpsample, base_model, box_mean, downsample,  # noqa: E402
                                 pad_to_multiple)
 from tests.support import has, perturbed_source  # noqa: E402
@@ -96,6 +99,16 @@ def test_accepts_base_weights_and_own_layout(tmp_path):
     assert torch.equal(models.get("can24_fast4").build(weights=str(own)).can.last.bias, base.last.bias)
     with pytest.raises(InputError, match="no weights named 'nope'"):
         models.get("can24_fast4").build(weights="nope")
+
+
+def test_base_weight_names_resolve(tmp_path):
+    """`fastip-export can24_fast4 --weights <name of a can24 weight>` loads the base CAN's shipped file."""
+    base = models.get("can24").build()
+    with torch.no_grad():
+        base.last.bias.fill_(-0.5)
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    models.add_weights("can24", Weights(name=name, file=str(save_state_dict(base.state_dict(), tmp_path / "w.pt"))))
+    assert torch.equal(models.get("can24_fast2").build(weights=name).can.last.bias, base.last.bias)
 
 
 def test_bad_factor():
