@@ -13,8 +13,9 @@ EPILOG = """examples:
 (or --val FOLDER). Checkpoints go to the -o file plus <stem>.state.pt; --resume continues from them.
 """
 
-# family -> (batch, crop, steps); SR crops are low-resolution pixels
-DEFAULTS = {"can": (4, 96, 2000), "sr": (16, 32, 2000)}
+# family -> (batch, crop, steps); SR crops are low-resolution pixels. CAN crops stay large because the
+# deepest dilations (64, 128) see only zero padding in small crops but image content at test time.
+DEFAULTS = {"can": (2, 128, 2000), "sr": (16, 32, 2000)}
 
 
 def _param(text: str) -> tuple[str, object]:
@@ -39,13 +40,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="samples", help="folder of training images, or `samples` (default)")
     parser.add_argument("--val", default="samples", help="folder of held-out images, or `samples`: grace_hopper, china")
     parser.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
-    parser.add_argument("--batch", type=int, help="crops per step (default 4 for CAN, 16 for SR)")
-    parser.add_argument("--crop", type=int, help="crop side in input pixels (default 96 for CAN, 32 for SR)")
+    parser.add_argument("--batch", type=int, help="crops per step (default 2 for CAN, 16 for SR)")
+    parser.add_argument("--crop", type=int, help="crop side in input pixels (default 128 for CAN, 32 for SR; >= --max-side means whole images)")
     parser.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate (paper: 1e-4; default 1e-3)")
     parser.add_argument("--lr-final", type=float, default=1e-5, help="learning rate reached by cosine decay at the last step")
     parser.add_argument("--norm", choices=("none", "batch", "instance"), default="none",
                         help="CAN only: norm while training; `none` is saved as an equivalent batch-norm CAN")
     parser.add_argument("--max-side", type=int, help="longest image side (default 320 for CAN, 640 for SR)")
+    parser.add_argument("--variants", type=int, default=0,
+                        help="CAN only: photometric variants per training image (1: + tone/colour change, 2: + haze)")
     parser.add_argument("--cache", help="CAN only: directory for cached operator targets (default ~/.cache/fastip/targets)")
     parser.add_argument("--seed", type=int, default=0, help="seed for initialisation and crop sampling")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.operator:
             raise InputError(f"{args.model} is a CAN: name the operator to approximate with --operator")
         result = train_can(args.model, args.operator, args.data, args.out, config=config, params=dict(args.param),
-                           val=args.val, norm=args.norm, max_side=args.max_side or 320, cache_dir=args.cache,
+                           val=args.val, norm=args.norm, max_side=args.max_side or 320, variants=args.variants, cache_dir=args.cache,
                            progress=progress)
     else:
         if args.operator or args.param:

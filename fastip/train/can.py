@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from fastip.errors import InputError
-from fastip.train.data import downscale, load_images, random_crops
+from fastip.train.data import downscale, load_images, photometric_variant, random_crops
 from fastip.train.loop import Progress, Task, TrainConfig, TrainResult, fit, stderr_progress
 from fastip.train.metrics import mean_metrics, to_uint8
 from fastip.train.targets import TargetCache
@@ -22,12 +22,13 @@ RESOLUTIONS = (1.0, 0.75, 0.5)  # resolution randomisation: each image at these 
 
 
 def _pairs(images, operator: str, params: dict[str, Any], cache: TargetCache, max_side: int,
-           fractions: tuple[float, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
+           fractions: tuple[float, ...], variants: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     pairs = []
-    for image in images:
-        for f in fractions:
+    for i, image in enumerate(images):
+        for j, f in enumerate(fractions):
             x = downscale(image.pixels, max(16, round(max_side * f)))
-            pairs.append((x, cache.target(x, operator, params)))
+            inputs = [x] + [photometric_variant(x, k, np.random.default_rng((i, j, k))) for k in range(1, variants + 1)]
+            pairs += [(v, cache.target(v, operator, params)) for v in inputs]
     return pairs
 
 
@@ -45,9 +46,12 @@ def _batch_norm_form(model) -> dict:
 
 def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.PathLike, *,
               config: TrainConfig | None = None, params: dict[str, Any] | None = None, val: str | os.PathLike = "samples",
-              norm: str = "none", max_side: int = 320, cache_dir: str | os.PathLike | None = None,
+              norm: str = "none", max_side: int = 320, variants: int = 0, cache_dir: str | os.PathLike | None = None,
               progress: Progress = stderr_progress) -> TrainResult:
-    """Train CAN `model` (e.g. can24) on operator `operator`; writes weights to `out` (+ .state.pt, .json)."""
+    """Train CAN `model` (e.g. can24) on operator `operator`; writes weights to `out` (+ .state.pt, .json).
+
+    `variants` adds that many photometric variants (haze, then tone/colour changes) of every training image.
+    """
     import time
 
     import torch
@@ -71,7 +75,9 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
         torch.set_num_threads(config.threads)
     cache = TargetCache(cache_dir)
     t0 = time.perf_counter()
-    train = _pairs(load_images(data), operator, params, cache, max_side, RESOLUTIONS)
+    if variants < 0:
+        raise InputError(f"--variants must be >= 0, not {variants}")
+    train = _pairs(load_images(data), operator, params, cache, max_side, RESOLUTIONS, variants)
     held = load_images(val, held_out=True)
     held_pairs = _pairs(held, operator, params, cache, max_side, (1.0,))
     progress(f"{operator}: {len(train)} training pairs, {len(held_pairs)} held-out "
@@ -102,7 +108,7 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
     result = TrainResult(out=out, model=model, steps=steps, seconds=round(seconds, 1), loss=loss, metrics=metrics,
                          evaluated_on=tuple(i.name for i in held),
                          params={"operator": operator, "operator_params": params, "norm": norm,
-                                 "max_side": max_side, "resolutions": list(RESOLUTIONS), "crop": config.crop,
+                                 "max_side": max_side, "resolutions": list(RESOLUTIONS), "variants": variants, "crop": config.crop,
                                  "batch": config.batch, "lr": config.lr, "lr_final": config.lr_final,
                                  "seed": config.seed, "threads": config.threads})
     result.write_json(out.with_name(f"{out.stem}.json"))

@@ -87,3 +87,22 @@ def _to_batch(images: list[np.ndarray]) -> np.ndarray:
     w = min(i.shape[1] for i in images)
     stack = np.stack([i[:h, :w] for i in images]).astype(np.float32) / 255.0
     return np.ascontiguousarray(stack.transpose(0, 3, 1, 2))
+
+
+def photometric_variant(image: np.ndarray, kind: int, rng: np.random.Generator) -> np.ndarray:
+    """A new training input from `image`: odd kinds change gamma, contrast and saturation, even kinds add haze
+    (I*t + A*(1-t), t rising to the bottom). Few training images otherwise cover few tones, hazes and colour casts."""
+    x = image.astype(np.float32) / 255.0
+    if kind % 2 == 0:
+        h = x.shape[0]
+        top, bottom = rng.uniform(0.3, 0.6), rng.uniform(0.6, 0.9)
+        t = np.linspace(top, bottom, h, dtype=np.float32)[:, None, None]
+        airlight = rng.uniform(0.75, 0.95) + rng.uniform(-0.03, 0.03, 3).astype(np.float32)
+        x = x * t + airlight * (1.0 - t)
+    else:
+        x = x ** np.float32(rng.uniform(0.7, 1.4))
+        grey = x.mean(axis=2, keepdims=True)
+        x = grey + (x - grey) * np.float32(rng.uniform(0.6, 1.3))
+        mean = x.mean()
+        x = mean + (x - mean) * np.float32(rng.uniform(0.7, 1.2))
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)

@@ -29,8 +29,8 @@ class TrainConfig:
     """How long and how to train; every field has a CLI flag of the same name."""
 
     steps: int = 2000
-    batch: int = 4
-    crop: int = 96
+    batch: int = 2
+    crop: int = 128  # CAN; SR runs use about 32 (low-resolution pixels)
     lr: float = 1e-3
     lr_final: float = 1e-5  # cosine decay from lr to lr_final over `steps`
     seed: int = 0

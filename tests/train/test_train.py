@@ -137,7 +137,7 @@ def test_cli_rejects_bad_input(tmp_path, capsys, args, message):
 
 def test_cli_trains(tmp_path, folder, blur_operator, capsys):
     rc = main(["can24", "--operator", "blur", "--param", "radius=1", "--data", str(folder), "--val", str(folder),
-               "--steps", "2", "--crop", "16", "--max-side", "64", "--threads", "1", "--cache", str(tmp_path / "c"),
+               "--steps", "2", "--crop", "16", "--max-side", "64", "--variants", "2", "--threads", "1", "--cache", str(tmp_path / "c"),
                "-o", str(tmp_path / "w.pt"), "-q"])
     assert rc == 0
     assert "held-out PSNR" in capsys.readouterr().out
