@@ -12,8 +12,12 @@ Radii (input pixels each side; for SR, low-resolution pixels):
   shuffle: 36 (x4: 37).
 - CAN32: 3x3 convs with dilations 1..128 and a 3x3: 1 + 2 + ... + 128 + 1 = 256 (field 513 px);
   CAN24: 128. Fast mode: f * (CAN radius + guided filter reach) at full resolution.
-Models with instance normalisation normalise each tile with its own statistics, so no halo makes
-them tile-invariant: they are refused.
+CAN tiling is exact but costly: a halo of 256 px makes a 512 px tile compute (512 + 2*256)^2, four
+times its own area; use tiles of 1024 px or more for CAN32 (2.25x), or fast mode, whose low-resolution
+activations rarely need tiling. Models with instance normalisation normalise each tile with its own
+statistics, so no halo makes them tile-invariant: they are refused.
+The radius comes from manifest.extra["receptive_field"] when an exporter recorded it, else from the
+registry model rebuilt without weights (or the bundle's PyTorch weights for imported models).
 """
 
 from __future__ import annotations

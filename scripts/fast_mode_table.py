@@ -1,7 +1,7 @@
 """Fast mode vs full-resolution CAN: latency at 1080p/4K and PSNR/SSIM against the reference operator.
 
 latency: every model exported to a temporary bundle and timed on one backend (median of --runs after one
-warm-up run; the timing does not depend on the weights).
+warm-up run, runs interleaved across models; the timing does not depend on the weights).
 quality: for each operator, the base CAN with that operator's weights, its fast variants with the same
 weights, and the "oracle" fast mode (the operator itself run at 1/f resolution, then guided-upsampled:
 the best any low-resolution network could do through this upsampler), all against the operator at full
@@ -42,24 +42,32 @@ def _bundle(model: str, root: Path, weights: str | None = None):
 
 
 def latency(args: argparse.Namespace) -> list[dict]:
+    """Runs interleaved across models (one run of each in turn), so shared-CPU load hits all of them alike."""
     rows = []
+    names = args.models.split(",")
     with tempfile.TemporaryDirectory() as tmp:
-        for model in args.models.split(","):
-            bundle = _bundle(model, Path(tmp))
-            with runtimes.open(bundle, args.backend, threads=args.threads) as session:
-                for size in args.sizes.split(","):
-                    h, w = _size(size)
-                    feed = {"input": np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)}
+        sessions = [runtimes.open(_bundle(m, Path(tmp)), args.backend, threads=args.threads) for m in names]
+        try:
+            for size in args.sizes.split(","):
+                h, w = _size(size)
+                feed = {"input": np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)}
+                times: dict[str, list[float]] = {m: [] for m in names}
+                for session in sessions:
                     session.run(feed)
-                    times = []
-                    for _ in range(args.runs):
+                for _ in range(args.runs):
+                    for model, session in zip(names, sessions):
                         t0 = time.perf_counter()
                         session.run(feed)
-                        times.append((time.perf_counter() - t0) * 1e3)
+                        times[model].append((time.perf_counter() - t0) * 1e3)
+                for model in names:
                     row = {"model": model, "size": size, "backend": args.backend, "threads": args.threads,
-                           "median_ms": round(statistics.median(times), 1), "runs_ms": [round(t, 1) for t in times]}
+                           "median_ms": round(statistics.median(times[model]), 1),
+                           "runs_ms": [round(t, 1) for t in times[model]]}
                     print(json.dumps(row), file=sys.stderr, flush=True)
                     rows.append(row)
+        finally:
+            for session in sessions:
+                session.close()
     return rows
 
 
