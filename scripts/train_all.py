@@ -29,7 +29,7 @@ CAN_VARIANTS = {"rtv": 1, "pencil": 1}  # default 2
 # content at test time, which cost 1-1.7 dB on full held-out images.
 CAN_ARGS = ["--batch", "2", "--crop", "128", "--lr", "1e-3", "--lr-final", "1e-5",
             "--max-side", "320"]
-SR_MODELS = {"espcn_x2": 4000, "fsrcnn_x2": 4000, "espcn_x4": 4000, "fsrcnn_x4": 4000}
+SR_MODELS = {"espcn_x2": 4000, "fsrcnn_x2": 8000, "espcn_x4": 4000, "fsrcnn_x4": 8000}
 SR_ARGS = ["--batch", "16", "--lr", "1e-3", "--lr-final", "1e-5", "--max-side", "640"]
 SR_NAME = "samples"
 
