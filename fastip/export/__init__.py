@@ -59,7 +59,7 @@ def export_model(model: str | ModelSource, out: str | os.PathLike, *, target: st
         records = _validate_fp32(source, outputs, root, artifacts, rtol, progress)
         manifest = Manifest(model=source.name, family=source.family, io=source.io, inputs=[source.input],
                             outputs=outputs, artifacts=artifacts, source=source.record, validation=records,
-                            versions=tool_versions())
+                            versions=tool_versions(), extra=_receptive_field(source))
         if precision != "fp32" or target == "trt":
             from fastip.calibration.targets import add_precision_artifacts
 
@@ -68,6 +68,17 @@ def export_model(model: str | ModelSource, out: str | os.PathLike, *, target: st
         bundle = writer.commit(manifest)
     progress(f"wrote {Path(out)} ({', '.join(bundle.manifest.artifacts.values())})")
     return bundle
+
+
+def _receptive_field(source: ModelSource) -> dict:
+    """Record how far an output pixel sees, so tiled inference needs no PyTorch; absent when not derivable."""
+    from fastip.errors import FastipError
+    from fastip.tiling import receptive_field
+
+    try:
+        return {"receptive_field": receptive_field(source.module).to_dict()}
+    except FastipError:  # per-image normalisation or layers the derivation does not know
+        return {}
 
 
 def _validate_fp32(source: ModelSource, outputs, root: Path, artifacts: dict[str, str], rtol: float,
