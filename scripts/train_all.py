@@ -2,6 +2,7 @@
 
     python scripts/train_all.py                 # every recipe, two jobs at a time, one thread each
     python scripts/train_all.py rof espcn_x2    # some of them
+    python scripts/train_all.py can32:l0_smoothing   # another CAN size
     python scripts/train_all.py --publish-only  # re-list finished runs
     python scripts/train_all.py --time-1080p rof l0_smoothing   # operator vs exported network, one run each
 
@@ -30,34 +31,39 @@ CAN_VARIANTS = {"rtv": 1, "pencil": 1}  # default 2
 CAN_ARGS = ["--batch", "2", "--crop", "128", "--lr", "1e-3", "--lr-final", "1e-5",
             "--max-side", "320"]
 SR_MODELS = {"espcn_x2": 4000, "fsrcnn_x2": 8000, "espcn_x4": 4000, "fsrcnn_x4": 8000}
+# Second pass (--extend): resume these runs with more steps; the cosine schedule restarts part-way up.
+EXTEND = {"fsrcnn_x4": 16000, "tv_l1": 4000, "rof": 4000, "wls_tone": 4000, "local_laplacian_detail": 4000}
 SR_ARGS = ["--batch", "16", "--lr", "1e-3", "--lr-final", "1e-5", "--max-side", "640"]
 SR_NAME = "samples"
 
 
-def command(job: str, work: Path, cache: Path) -> list[str]:
-    """The fastip-train command line of one job."""
+def command(job: str, work: Path, cache: Path, extend: bool = False) -> list[str]:
+    """The fastip-train command line of one job (with --extend: its second, longer pass)."""
+    more = ["--steps", str(EXTEND[job])] if extend and job in EXTEND else []
     base = [sys.executable, "-c", "import sys; from fastip.cli.train_cmd import main; sys.exit(main())"]
     common = ["--data", "samples", "--threads", "1", "--resume", "--eval-every", "250", "--checkpoint-every", "250",
-              "-o", str(work / f"{job}.pt")]
+              "-o", str(work / f"{job.replace(':', '_')}.pt")]
     if job in SR_MODELS:
         crop = "24" if job.endswith("_x4") else "32"
-        return [*base, job, *SR_ARGS, "--steps", str(SR_MODELS[job]), "--crop", crop, *common]
+        return [*base, job, *SR_ARGS, "--steps", str(SR_MODELS[job]), "--crop", crop, *common, *more]
+    model, _, job = job.rpartition(":")  # "can32:l0_smoothing" trains another CAN size
     whole = ["--batch", "1", "--crop", "320"] if job in CAN_WHOLE_IMAGES else []
-    return [*base, CAN_MODEL, "--operator", job, "--steps", str(CAN_STEPS.get(job, 1500)), *CAN_ARGS, *whole,
-            "--variants", str(CAN_VARIANTS.get(job, 2)), "--cache", str(cache), *common]
+    return [*base, model or CAN_MODEL, "--operator", job, "--steps", str(CAN_STEPS.get(job, 1500)), *CAN_ARGS, *whole,
+            "--variants", str(CAN_VARIANTS.get(job, 2)), "--cache", str(cache), *common, *more]
 
 
 def publish(job: str, work: Path) -> None:
     from fastip.train.publish import publish as ship
 
-    result = work / f"{job}.json"
+    result = work / f"{job.replace(':', '_')}.json"
     if not result.is_file():
         print(f"{job}: not finished, nothing to publish", file=sys.stderr)
         return
     if job in SR_MODELS:
         entry = ship(result, SR_NAME, f"{job} trained on the bundled sample images (L1, bicubic-downscaled input)")
     else:
-        entry = ship(result, job, f"{CAN_MODEL} approximating the {job} operator (MSE, identity init)")
+        model, _, op = job.rpartition(":")
+        entry = ship(result, op, f"{model or CAN_MODEL} approximating the {op} operator (MSE, identity init)")
     print(f"published {entry['model']}/{entry['name']}: {entry['metrics']}")
 
 
@@ -96,6 +102,7 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/fastip-train/cache"), help="operator target cache")
     parser.add_argument("--workers", type=int, default=2, help="jobs at once")
     parser.add_argument("--publish-only", action="store_true")
+    parser.add_argument("--extend", action="store_true", help=f"resume finished runs with more steps: {EXTEND}")
     parser.add_argument("--time-1080p", action="store_true", help="time the given operators against the exported CAN")
     args = parser.parse_args()
     jobs = args.jobs or [job for pair in zip(CAN_OPERATORS, [*SR_MODELS, *[""] * 9]) for job in pair if job]
@@ -109,7 +116,7 @@ def main() -> int:
             while pending and len(running) < args.workers:
                 job = pending.pop(0)
                 log = open(args.work / f"{job}.log", "a")
-                running[job] = (subprocess.Popen(command(job, args.work, args.cache), stdout=log, stderr=log), log)
+                running[job] = (subprocess.Popen(command(job, args.work, args.cache, args.extend), stdout=log, stderr=log), log)
             time.sleep(5)
             for job, (proc, log) in list(running.items()):
                 if proc.poll() is not None:
