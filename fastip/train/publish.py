@@ -11,6 +11,18 @@ from fastip.models.checkpoint import load_state_dict, save_state_dict
 from fastip.models.registry import WEIGHTS_DIR
 
 
+def _check_finished(result: dict) -> None:
+    """Refuse weights that a later, unfinished run has overwritten since the result was written."""
+    import torch
+
+    from fastip.train.loop import state_path
+
+    state = torch.load(state_path(Path(result["out"])), map_location="cpu", weights_only=True)
+    if int(state["step"]) != int(result["steps"]):
+        raise InputError(f"{result['out']} holds step {state['step']}, not the finished run's step {result['steps']}; "
+                         "finish that run (--resume) before publishing")
+
+
 def publish(result_json: str | os.PathLike, name: str, description: str, *,
             weights_dir: str | os.PathLike = WEIGHTS_DIR) -> dict:
     """Copy the weights a training run wrote (its <stem>.json result beside them) and list them in index.json."""
@@ -18,6 +30,7 @@ def publish(result_json: str | os.PathLike, name: str, description: str, *,
     if not result_json.is_file():
         raise InputError(f"training result not found: {result_json}")
     result = json.loads(result_json.read_text(encoding="utf-8"))
+    _check_finished(result)
     weights_dir = Path(weights_dir)
     file = f"{result['model']}_{name}.safetensors"
     save_state_dict(load_state_dict(result["out"]), weights_dir / file)

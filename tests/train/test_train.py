@@ -146,3 +146,24 @@ def test_cli_trains(tmp_path, folder, blur_operator, capsys):
 def test_errors_are_fastip_errors(tmp_path):
     with pytest.raises(FastipError):
         train_can("can24", "blur", tmp_path / "missing", tmp_path / "w.pt", progress=lambda _: None)
+
+
+def test_publish_lists_finished_runs_only(tmp_path, folder, blur_operator):
+    import json
+
+    import torch
+
+    from fastip.train.loop import state_path
+    from fastip.train.publish import publish
+
+    out = tmp_path / "run" / "blur.pt"
+    train_can("can24", "blur", folder, out, config=_config(steps=2), val=folder, max_side=64,
+              cache_dir=tmp_path / "cache", progress=lambda _: None)
+    entry = publish(out.with_suffix(".json"), "blur", "test", weights_dir=tmp_path / "w")
+    index = json.loads((tmp_path / "w" / "index.json").read_text())
+    assert index == [entry] and (tmp_path / "w" / entry["file"]).is_file()
+    assert entry["params"]["steps"] == 2 and entry["evaluated_on"] == "img0.png, img1.png"
+    state = torch.load(state_path(out), weights_only=True)
+    torch.save({**state, "step": 1}, state_path(out))  # as if a later run had overwritten the weights
+    with pytest.raises(FastipError, match="step 1"):
+        publish(out.with_suffix(".json"), "blur", "test", weights_dir=tmp_path / "w")
