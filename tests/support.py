@@ -48,3 +48,14 @@ def perturbed_source(name: str, seed: int = 0, **resolve_kwargs):
     source.module.eval()
     source.deploy = deploy_form(source.module)
     return source
+
+
+def rehash_manifest(root) -> None:
+    """Rewrite a bundle's recorded sha256s after a test edited its files, so only the edit itself is tested."""
+    import json
+
+    from fastip.bundle import MANIFEST, sha256_file
+
+    data = json.loads((root / MANIFEST).read_text())
+    data["files"] = {name: sha256_file(root / name) for name in data["files"]}
+    (root / MANIFEST).write_text(json.dumps(data))

@@ -24,15 +24,12 @@ def test_missing_bundle(tmp_path):
 
 
 def test_corrupt_onnx_with_consistent_manifest(can_bundle, tmp_path):
-    from fastip.bundle import sha256_file
-    from fastip.manifest import Manifest
+    from tests.support import rehash_manifest
 
     copy = tmp_path / "corrupt"
     shutil.copytree(can_bundle.root, copy)
     (copy / "model.onnx").write_bytes(b"\x08\x07garbage that is no protobuf")
-    manifest = Manifest.from_json((copy / MANIFEST).read_text())
-    manifest.files["model.onnx"] = sha256_file(copy / "model.onnx")
-    (copy / MANIFEST).write_text(manifest.to_json())
+    rehash_manifest(copy)
     with pytest.raises(BundleError, match="model.onnx is not a readable ONNX model"):
         runtimes.open(copy, "ort")
 

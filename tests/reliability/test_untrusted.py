@@ -1,6 +1,5 @@
 """Files from strangers: pickles are not executed, ONNX external data cannot leave the bundle, hashes are enforced."""
 
-import json
 import pickle
 import shutil
 
@@ -10,9 +9,10 @@ import pytest
 pytest.importorskip("torch")
 
 from fastip import runtimes  # noqa: E402
-from fastip.bundle import MANIFEST, Bundle, sha256_file  # noqa: E402
+from fastip.bundle import Bundle  # noqa: E402
 from fastip.errors import BundleError, InputError  # noqa: E402
 from fastip.models.checkpoint import load_state_dict  # noqa: E402
+from tests.support import rehash_manifest  # noqa: E402
 
 MARKER = "/tmp/fastip-pwned-by-pickle"
 
@@ -40,12 +40,6 @@ def test_missing_and_garbage_weights(tmp_path):
         load_state_dict(tmp_path / "junk.safetensors")
 
 
-def _rehash(root):
-    data = json.loads((root / MANIFEST).read_text())
-    data["files"] = {name: sha256_file(root / name) for name in data["files"]}
-    (root / MANIFEST).write_text(json.dumps(data))
-
-
 @pytest.mark.parametrize("location", ["../secret.bin", "/etc/hostname", "sub/../../x.bin"])
 def test_external_data_outside_the_bundle_is_refused(can_bundle, tmp_path, location):
     import onnx
@@ -61,7 +55,7 @@ def test_external_data_outside_the_bundle_is_refused(can_bundle, tmp_path, locat
     entry.key, entry.value = "location", location
     (tmp_path / "secret.bin").write_bytes(np.zeros(4096, np.float32).tobytes())
     onnx.save(model, str(root / "model.onnx"))
-    _rehash(root)
+    rehash_manifest(root)
     with pytest.raises(BundleError, match="outside the model's directory"):
         runtimes.open(root, "ort")
 
