@@ -42,7 +42,8 @@ def headline_metric(row: BenchmarkResult) -> tuple[str, float] | None:
 def headline(row: BenchmarkResult) -> str:
     """'can32 ort fp32 512x512 t=2: network 186 ms vs l0_smoothing 1200 ms, 6.4x faster, at 31.2 dB'."""
     if row.status != "ok" or row.latency is None:
-        return f"{row.label}: {row.status} ({row.reason})"
+        first, *rest = (row.reason or "").splitlines() or [""]
+        return f"{row.label}: {row.status} ({first}{' ... see the skipped table' if rest else ''})"
     text = f"{row.label}: network {_num(row.latency.p50)} ms"
     op = row.operator
     if op and op.latency:
@@ -89,7 +90,8 @@ def tables(report: BenchmarkReport) -> list[Table]:
     other = [r for r in report.results if r.status != "ok"]
     if other:
         out.append(Table("Skipped or failed", ("variant", "status", "reason"),
-                         tuple((r.label, r.status, r.reason) for r in other)))
+                         tuple((r.label, r.status, "; ".join(l.strip() for l in (r.reason or "").splitlines()))
+                               for r in other)))
     warned = [(r.label, w) for r in report.results for w in r.warnings]
     if warned:
         out.append(Table("Warnings", ("variant", "warning"), tuple(warned)))
