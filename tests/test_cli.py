@@ -95,3 +95,11 @@ def test_run_rejects_a_non_image(can_bundle, tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
     assert not (tmp_path / "o.png").exists()
     assert np.all(read_image(write_image(tmp_path / "ok.png", np.zeros((2, 2, 3), np.uint8))) == 0)
+
+
+def test_every_console_script_is_a_subcommand_too(capsys):
+    for name in ("export", "bench", "train"):
+        with pytest.raises(SystemExit) as exit_info:
+            main.main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert "examples:" in capsys.readouterr().out

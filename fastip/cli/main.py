@@ -67,7 +67,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fastip.cli import export_cmd
+    from fastip.cli import bench_cmd, export_cmd, train_cmd
     from fastip.runtimes import BACKENDS
 
     parser = argparse.ArgumentParser(prog="fastip", description="Deploy PyTorch image models: export, run and inspect bundles.")
@@ -95,9 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the raw fastip.json")
     p.set_defaults(func=_info)
 
-    p = sub.add_parser("export", help="same as fastip-export", epilog=export_cmd.EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    export_cmd.configure(p)
+    for name, module in (("export", export_cmd), ("bench", bench_cmd), ("train", train_cmd)):
+        p = sub.add_parser(name, help=f"same as fastip-{name}", epilog=module.EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.configure(p)
 
     for name in _PLUGGABLE:
         try:
