@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from fastip.benchmarks.quality import psnr
 from fastip.calibration.data import quality_images
 from fastip.spec import ImageIO, TensorSpec
 
@@ -89,11 +90,6 @@ def _apply_operator(operator: tuple[str, dict], image: np.ndarray) -> np.ndarray
     return operators.apply(name, image, **params)
 
 
-def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * math.log10(peak ** 2 / mse) if mse > 0 else math.inf
-
-
 def ssim(a: np.ndarray, b: np.ndarray) -> float | None:
     """SSIM of two uint8 HWC images (None without scikit-image)."""
     try:
@@ -129,14 +125,14 @@ class QualityProbe:
         if self.family == "sr":
             from PIL import Image
 
-            data["fp32_psnr_vs_hr"] = [psnr(r, c.image, 255.0) for r, c in zip(self._reference, self.cases)]
+            data["fp32_psnr_vs_hr"] = [psnr(r, c.image) for r, c in zip(self._reference, self.cases)]
             data["bicubic_psnr_vs_hr"] = []
             for case in self.cases:
                 low = np.asarray(Image.fromarray(case.image).resize((SR_LOW_SIZE[1], SR_LOW_SIZE[0]), Image.BICUBIC))
                 up = np.asarray(Image.fromarray(low).resize(case.image.shape[1::-1], Image.BICUBIC))
-                data["bicubic_psnr_vs_hr"].append(psnr(up, case.image, 255.0))
+                data["bicubic_psnr_vs_hr"].append(psnr(up, case.image))
         if any(c.operator_output is not None for c in self.cases):
-            data["fp32_psnr_vs_operator"] = [psnr(r, c.operator_output, 255.0) for r, c in zip(self._reference, self.cases)
+            data["fp32_psnr_vs_operator"] = [psnr(r, c.operator_output) for r, c in zip(self._reference, self.cases)
                                              if c.operator_output is not None]
         return data
 
@@ -146,16 +142,16 @@ class QualityProbe:
         if self.family == "face":
             return self._face(outputs)
         t = self.thresholds
-        p = [psnr(o, r, 255.0) for o, r in zip(outputs, self._reference)]
+        p = [psnr(o, r) for o, r in zip(outputs, self._reference)]
         metrics: dict[str, Any] = {"psnr_vs_fp32": min(p), "psnr_vs_fp32_per_image": p,
                                    "ssim_vs_fp32": min((ssim(o, r) or math.nan) for o, r in zip(outputs, self._reference))}
         passed = min(p) >= t.psnr_for(self.family)
         if self.family == "sr":
-            hr = [psnr(o, c.image, 255.0) for o, c in zip(outputs, self.cases)]
+            hr = [psnr(o, c.image) for o, c in zip(outputs, self.cases)]
             drop = max(b - h for b, h in zip(self.baseline["fp32_psnr_vs_hr"], hr))
             metrics.update(psnr_vs_hr=hr, hr_psnr_drop=drop)
             passed = passed and drop <= t.max_hr_drop
-        ops = [psnr(o, c.operator_output, 255.0) for o, c in zip(outputs, self.cases) if c.operator_output is not None]
+        ops = [psnr(o, c.operator_output) for o, c in zip(outputs, self.cases) if c.operator_output is not None]
         if ops:
             metrics["psnr_vs_operator"] = ops
         return metrics, min(p), passed
