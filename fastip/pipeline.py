@@ -35,6 +35,15 @@ def to_image(tensor: np.ndarray, io: ImageIO) -> np.ndarray:
     return image[..., ::-1].copy() if io.colour_order == "BGR" else image
 
 
+def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
+    """Pad an HWC image at the bottom/right to a multiple of `multiple` (mirrored, or edge-repeated when tiny)."""
+    h, w = image.shape[:2]
+    ph, pw = -h % multiple, -w % multiple
+    if ph or pw:
+        image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="reflect" if min(h, w) > max(ph, pw) else "edge")
+    return image
+
+
 MAX_PIXELS = 64_000_000  # above this, one float32 CAN32 activation alone exceeds 8 GB
 
 
@@ -62,10 +71,7 @@ class ImagePipeline:
         image = as_uint8_rgb(image)
         check_size(image, self.max_pixels)
         h, w = image.shape[:2]
-        m = self.io.size_multiple
-        ph, pw = -h % m, -w % m
-        if ph or pw:
-            image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="reflect" if min(h, w) > max(ph, pw) else "edge")
+        image = pad_to_multiple(image, self.io.size_multiple)
         out = self.session.run({self.input_name: to_tensor(image, self.io)})[self.output_name]
         s = self.io.scale_factor
         return to_image(out, self.io)[: h * s, : w * s]

@@ -31,7 +31,7 @@ import numpy as np
 
 from fastip.errors import InputError
 from fastip.images import as_uint8_rgb
-from fastip.pipeline import to_image, to_tensor
+from fastip.pipeline import pad_to_multiple, to_image, to_tensor
 from fastip.runtimes.base import Session
 from fastip.spec import ImageIO
 
@@ -164,18 +164,10 @@ class TiledPipeline:
         session = runtimes.open(loaded, backend, **options)
         return cls(session, loaded.manifest.io, tile, halo, field=field)
 
-    def _pad(self, image: np.ndarray) -> np.ndarray:
-        h, w = image.shape[:2]
-        m = self.io.size_multiple
-        ph, pw = -h % m, -w % m
-        if ph or pw:
-            image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="reflect" if min(h, w) > max(ph, pw) else "edge")
-        return image
-
     def __call__(self, image: np.ndarray) -> np.ndarray:
         image = as_uint8_rgb(image)
         h, w = image.shape[:2]
-        padded = self._pad(image)
+        padded = pad_to_multiple(image, self.io.size_multiple)
         s = self.io.scale_factor
         out = np.empty((padded.shape[0] * s, padded.shape[1] * s, 3), np.uint8)
         for (y0, y1, ya, yb), (x0, x1, xa, xb) in self._grid(*padded.shape[:2]):
