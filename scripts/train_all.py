@@ -5,6 +5,7 @@
     python scripts/train_all.py can32:l0_smoothing   # another CAN size
     python scripts/train_all.py --publish-only  # re-list finished runs
     python scripts/train_all.py --time-1080p rof l0_smoothing   # operator vs exported network, one run each
+    python scripts/train_all.py --remeasure     # measure the shipped CAN weights again (after a metric change)
 
 Each job is one `fastip-train` command (logged to <work>/<job>.log) and is resumable: rerunning
 continues from its last checkpoint.
@@ -107,6 +108,23 @@ def time_1080p(operators: list[str], work: Path) -> None:
               flush=True)
 
 
+def remeasure(jobs: list[str], cache: Path) -> int:
+    """Held-out metrics of shipped CAN weights, measured again and written to index.json."""
+    import json
+
+    from fastip.models.registry import WEIGHTS_DIR
+    from fastip.train.publish import remeasure as measure
+
+    index = json.loads((WEIGHTS_DIR / "index.json").read_text(encoding="utf-8"))
+    for entry in index:
+        job = entry["name"] if entry["model"] == CAN_MODEL else f"{entry['model']}:{entry['name']}"
+        if entry["model"] in ("can24", "can32") and (not jobs or job in jobs):
+            old = entry["metrics"]
+            new = measure(entry["model"], entry["name"], cache_dir=cache)["metrics"]
+            print(f"{job}: PSNR {old['psnr']:.2f} -> {new['psnr']:.2f} dB, SSIM {old['ssim']:.4f} -> {new['ssim']:.4f}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("jobs", nargs="*", help=f"operators and SR models (default: all: {', '.join(CAN_OPERATORS + tuple(SR_MODELS))})")
@@ -116,7 +134,10 @@ def main() -> int:
     parser.add_argument("--publish-only", action="store_true")
     parser.add_argument("--extend", action="store_true", help=f"resume finished runs with more steps: {EXTEND}")
     parser.add_argument("--time-1080p", action="store_true", help="time the given operators against the exported CAN")
+    parser.add_argument("--remeasure", action="store_true", help="re-measure the shipped full-resolution CAN weights")
     args = parser.parse_args()
+    if args.remeasure:
+        return remeasure(args.jobs, args.cache)
     jobs = args.jobs or [job for pair in zip(CAN_OPERATORS, [*SR_MODELS, *[""] * 9]) for job in pair if job]
     args.work.mkdir(parents=True, exist_ok=True)
     if args.time_1080p:

@@ -91,12 +91,14 @@ def _apply_operator(operator: tuple[str, dict], image: np.ndarray) -> np.ndarray
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float | None:
-    """SSIM of two uint8 HWC images (None without scikit-image)."""
+    """SSIM of two uint8 HWC images as fastip-bench computes it (None without SciPy)."""
     try:
-        from skimage.metrics import structural_similarity
+        import scipy.ndimage  # noqa: F401  (the Gaussian window)
     except ImportError:
         return None
-    return float(structural_similarity(a, b, channel_axis=2, data_range=255))
+    from fastip.benchmarks.quality import ssim as gaussian_ssim
+
+    return gaussian_ssim(a, b)
 
 
 class QualityProbe:

@@ -32,6 +32,27 @@ def _pairs(images, operator: str, params: dict[str, Any], cache: TargetCache, ma
     return pairs
 
 
+def held_out_metrics(net, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """Mean PSNR/SSIM of `net` (in eval mode, no grad) on (input, operator output) uint8 pairs."""
+    import torch
+
+    with torch.no_grad():
+        return mean_metrics([(to_uint8(net(torch.from_numpy(x.astype(np.float32).transpose(2, 0, 1)[None] / 255.0))), y)
+                             for x, y in pairs])
+
+
+def measure_can(model: str, weights: str | os.PathLike, operator: str, *, params: dict[str, Any] | None = None,
+                norm: str = "batch", max_side: int = 320, val: str | os.PathLike = "samples",
+                cache_dir: str | os.PathLike | None = None) -> dict[str, float]:
+    """Held-out PSNR/SSIM of CAN weights against `operator`, measured as training measures them."""
+    from fastip import models
+
+    params = dict(params or {})
+    held_pairs = _pairs(load_images(val, held_out=True), operator, params, TargetCache(cache_dir), max_side, (1.0,))
+    net = models.get(model).build(weights=str(weights), norm=norm)
+    return held_out_metrics(net.eval(), held_pairs)
+
+
 def _batch_norm_form(model) -> dict:
     """The state dict of a norm="none" CAN as the equivalent default (batch-norm) CAN: mu = 0 makes Psi(x) = x."""
     import torch
@@ -85,7 +106,6 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
 
     torch.manual_seed(config.seed)
     net = spec.build(norm=norm)
-    held_tensors = [(torch.from_numpy(x.astype(np.float32).transpose(2, 0, 1)[None] / 255.0), y) for x, y in held_pairs]
 
     def batch(step: int):
         rng = np.random.default_rng((config.seed, step))
@@ -93,7 +113,7 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
         return torch.from_numpy(x), torch.from_numpy(y)
 
     def evaluate(net) -> dict[str, float]:
-        return mean_metrics([(to_uint8(net(x)), y) for x, y in held_tensors])
+        return held_out_metrics(net, held_pairs)
 
     def export_state(net) -> dict:
         return _batch_norm_form(net) if norm == "none" else net.state_dict()

@@ -13,10 +13,10 @@ def psnr(result: np.ndarray, reference: np.ndarray) -> float:
 
 
 def ssim(result: np.ndarray, reference: np.ndarray) -> float:
-    """Mean SSIM over the RGB channels (scikit-image, Gaussian-free 7x7 window, data range 255)."""
-    from skimage.metrics import structural_similarity
+    """Mean SSIM over the RGB channels, as fastip-bench computes it (Gaussian 11x11 window, data range 255)."""
+    from fastip.benchmarks.quality import ssim as gaussian_ssim
 
-    return float(structural_similarity(result, reference, channel_axis=2, data_range=255))
+    return gaussian_ssim(result, reference)
 
 
 def mean_metrics(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:

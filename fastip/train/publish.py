@@ -46,3 +46,31 @@ def publish(result_json: str | os.PathLike, name: str, description: str, *,
     tmp.write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, index_path)
     return entry
+
+
+def remeasure(model: str, name: str, *, weights_dir: str | os.PathLike = WEIGHTS_DIR, val: str | os.PathLike = "samples",
+              cache_dir: str | os.PathLike | None = None) -> dict:
+    """Measure a shipped CAN weight again on its held-out split (as training measured it) and update index.json.
+
+    Used when the metric definitions change; returns the updated entry.
+    """
+    from fastip.train.can import measure_can
+
+    weights_dir = Path(weights_dir)
+    index_path = weights_dir / "index.json"
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    matches = [e for e in index if (e["model"], e["name"]) == (model, name)]
+    if not matches:
+        raise InputError(f"no shipped weight {model}/{name} in {index_path}")
+    entry = matches[0]
+    params = entry["params"]
+    if model not in ("can24", "can32") or "operator" not in params:
+        raise InputError(f"{model}/{name} is not a full-resolution CAN weight; re-measure it with the script that trained it")
+    metrics = measure_can(model, weights_dir / entry["file"], params["operator"], params=params["operator_params"],
+                          norm="instance" if params.get("norm") == "instance" else "batch",
+                          max_side=params["max_side"], val=val, cache_dir=cache_dir)
+    entry["metrics"] = {**entry["metrics"], **{k: round(v, 4) for k, v in metrics.items()}}
+    tmp = index_path.with_name(f".index.json.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, index_path)
+    return entry

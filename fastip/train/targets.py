@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from fastip.errors import InputError
+from fastip.errors import FastipError, InputError
 
 
 def default_cache_dir() -> Path:
@@ -19,12 +20,23 @@ def default_cache_dir() -> Path:
     return Path(base) / "fastip" / "targets"
 
 
+def _implementation(operator: str) -> bytes:
+    """The source of the operator's module, so that a changed implementation is not served from the cache."""
+    try:
+        from fastip import operators
+
+        return inspect.getsource(inspect.getmodule(operators.get(operator).function)).encode()
+    except (ImportError, OSError, TypeError, FastipError):  # not a registered operator, or source unavailable
+        return b""
+
+
 def target_key(image: np.ndarray, operator: str, params: dict[str, Any]) -> str:
-    """sha256 of the image bytes and shape, the operator name and its parameters."""
+    """sha256 of the image bytes and shape, the operator name, its implementation and its parameters."""
     h = hashlib.sha256()
     h.update(repr(image.shape).encode())
     h.update(np.ascontiguousarray(image).tobytes())
     h.update(operator.encode())
+    h.update(_implementation(operator))
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
     return h.hexdigest()[:32]
 

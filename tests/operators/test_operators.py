@@ -77,6 +77,16 @@ def test_l0_smoothing_reduces_nonzero_gradients():
     assert np.abs(out[0] - image[0]).mean() < 2 * np.abs(out - image).mean()
 
 
+def test_l0_smoothing_keeps_colour_means_and_flat_regions():
+    """The L0 energy's data term fixes each channel's mean; an image of two flat regions is already optimal."""
+    image = small("chelsea") / 255.0
+    out = operators.apply("l0_smoothing", image)
+    np.testing.assert_allclose(out.mean(axis=(0, 1)), image.mean(axis=(0, 1)), atol=0.005)
+    steps = np.zeros((40, 60, 3), np.float32)
+    steps[:, 30:] = (0.8, 0.5, 0.2)
+    np.testing.assert_allclose(operators.apply("l0_smoothing", steps), steps, atol=1e-4)
+
+
 @pytest.mark.parametrize("name, params", [("rtv", {}), ("wls_tone", {"fine": 0.0, "medium": 0.0, "coarse": 0.0})])
 def test_edge_preserving_smoothers_remove_texture_and_keep_the_step(name, params):
     image = step_edge_texture()

@@ -111,6 +111,19 @@ def test_target_cache_reuses_and_keys_on_params(tmp_path, blur_operator):
     assert (cache.hits, cache.misses) == (1, 2) and len(blur_operator) == 2
 
 
+def test_target_key_changes_with_the_operator_implementation(monkeypatch):
+    import inspect
+
+    from fastip.train.targets import target_key
+
+    image = np.zeros((8, 8, 3), np.uint8)
+    before = target_key(image, "rof", {"weight": 0.1})
+    assert target_key(image, "rof", {"weight": 0.1}) == before
+    source = inspect.getsource
+    monkeypatch.setattr(inspect, "getsource", lambda obj: source(obj) + "# changed\n")
+    assert target_key(image, "rof", {"weight": 0.1}) != before
+
+
 def test_sr_smoke(tmp_path, folder):
     config = _config(steps=4, batch=2, crop=12, eval_every=4, checkpoint_every=4)
     result = train_sr("espcn_x2", folder, tmp_path / "sr.safetensors", config=config, val=folder, max_side=64,
@@ -167,3 +180,40 @@ def test_publish_lists_finished_runs_only(tmp_path, folder, blur_operator):
     torch.save({**state, "step": 1}, state_path(out))  # as if a later run had overwritten the weights
     with pytest.raises(FastipError, match="step 1"):
         publish(out.with_suffix(".json"), "blur", "test", weights_dir=tmp_path / "w")
+
+
+def test_remeasure_reproduces_the_published_metrics(tmp_path, folder, blur_operator):
+    import json
+
+    from fastip.train.publish import publish, remeasure
+
+    out = tmp_path / "run" / "blur.pt"
+    train_can("can24", "blur", folder, out, config=_config(steps=2), val=folder, max_side=64,
+              cache_dir=tmp_path / "cache", progress=lambda _: None)
+    published = publish(out.with_suffix(".json"), "blur", "test", weights_dir=tmp_path / "w")
+    index_path = tmp_path / "w" / "index.json"
+    index = json.loads(index_path.read_text())
+    index[0]["metrics"] = {"psnr": 0.0, "ssim": 0.0}
+    index_path.write_text(json.dumps(index))
+    entry = remeasure("can24", "blur", weights_dir=tmp_path / "w", val=folder, cache_dir=tmp_path / "cache")
+    assert entry["metrics"] == pytest.approx(published["metrics"], abs=1e-4)
+    assert json.loads(index_path.read_text())[0]["metrics"] == entry["metrics"]
+    with pytest.raises(FastipError, match="no shipped weight"):
+        remeasure("can24", "sharpen", weights_dir=tmp_path / "w", val=folder)
+
+
+def test_shipped_rof_weight_reproduces_its_recorded_metrics(tmp_path):
+    """The registry's numbers are measurements: re-running the held-out evaluation gives them again."""
+    import shutil
+
+    from fastip import models
+    from fastip.models.registry import WEIGHTS_DIR
+    from fastip.train.publish import remeasure
+
+    recorded = models.get("can24").weights["rof"]
+    (tmp_path / "w").mkdir()
+    for name in ("index.json", recorded.path.name):
+        shutil.copy(WEIGHTS_DIR / name, tmp_path / "w" / name)
+    entry = remeasure("can24", "rof", weights_dir=tmp_path / "w", cache_dir=tmp_path / "cache")
+    assert entry["metrics"]["psnr"] == pytest.approx(recorded.metrics["psnr"], abs=0.01)
+    assert entry["metrics"]["ssim"] == pytest.approx(recorded.metrics["ssim"], abs=1e-4)
