@@ -23,23 +23,40 @@ def _check_finished(result: dict) -> None:
                          "finish that run (--resume) before publishing")
 
 
+def _refuse_regression(index: list[dict], result: dict, name: str) -> None:
+    evaluated_on = ", ".join(result["evaluated_on"])
+    for entry in index:
+        if (entry["model"], entry["name"]) != (result["model"], name) or entry.get("evaluated_on") != evaluated_on:
+            continue
+        shipped, new = entry["metrics"].get("psnr"), result["metrics"].get("psnr")
+        if shipped is not None and new is not None and new < shipped:
+            raise InputError(f"{result['model']}/{name} keeps the shipped weight: {shipped:.2f} dB on {evaluated_on} "
+                             f"against {new:.2f} dB for {result['out']}; publish with replace=True to ship it anyway")
+
+
 def publish(result_json: str | os.PathLike, name: str, description: str, *,
-            weights_dir: str | os.PathLike = WEIGHTS_DIR) -> dict:
-    """Copy the weights a training run wrote (its <stem>.json result beside them) and list them in index.json."""
+            weights_dir: str | os.PathLike = WEIGHTS_DIR, replace: bool = False) -> dict:
+    """Copy the weights a training run wrote (its <stem>.json result beside them) and list them in index.json.
+
+    A shipped weight of the same name that measured a higher held-out PSNR on the same images is kept
+    unless `replace`.
+    """
     result_json = Path(result_json)
     if not result_json.is_file():
         raise InputError(f"training result not found: {result_json}")
     result = json.loads(result_json.read_text(encoding="utf-8"))
     _check_finished(result)
     weights_dir = Path(weights_dir)
+    index_path = weights_dir / "index.json"
+    index = json.loads(index_path.read_text(encoding="utf-8")) if index_path.is_file() else []
+    if not replace:
+        _refuse_regression(index, result, name)
     file = f"{result['model']}_{name}.safetensors"
     save_state_dict(load_state_dict(result["out"]), weights_dir / file)
     metrics = {k: round(v, 4) for k, v in {**result["metrics"], **result.get("baseline", {})}.items()}
     params = {**result["params"], "steps": result["steps"], "train_seconds": result["seconds"]}
     entry = {"model": result["model"], "name": name, "file": file, "description": description, "metrics": metrics,
              "evaluated_on": ", ".join(result["evaluated_on"]), "params": params}
-    index_path = weights_dir / "index.json"
-    index = json.loads(index_path.read_text(encoding="utf-8")) if index_path.is_file() else []
     index = [e for e in index if (e["model"], e["name"]) != (entry["model"], name)] + [entry]
     index.sort(key=lambda e: (e["model"], e["name"]))
     tmp = index_path.with_name(f".index.json.tmp{os.getpid()}")

@@ -176,6 +176,11 @@ def test_publish_lists_finished_runs_only(tmp_path, folder, blur_operator):
     index = json.loads((tmp_path / "w" / "index.json").read_text())
     assert index == [entry] and (tmp_path / "w" / entry["file"]).is_file()
     assert entry["params"]["steps"] == 2 and entry["evaluated_on"] == "img0.png, img1.png"
+    better = dict(entry, metrics={**entry["metrics"], "psnr": entry["metrics"]["psnr"] + 1.0})
+    (tmp_path / "w" / "index.json").write_text(json.dumps([better]))
+    with pytest.raises(FastipError, match="keeps the shipped weight"):
+        publish(out.with_suffix(".json"), "blur", "test", weights_dir=tmp_path / "w")
+    assert publish(out.with_suffix(".json"), "blur", "test", weights_dir=tmp_path / "w", replace=True) == entry
     state = torch.load(state_path(out), weights_only=True)
     torch.save({**state, "step": 1}, state_path(out))  # as if a later run had overwritten the weights
     with pytest.raises(FastipError, match="step 1"):
