@@ -20,6 +20,7 @@ from fastip.spec import ImageIO
 
 NORM_MODES = ("instance", "batch", "none")
 EPS = 1e-3  # the paper's code uses slim.batch_norm's default epsilon
+LAST_INIT_STD = 0.1  # initial weights from the input-unreached hidden channels to the output (see reset_identity)
 CAN_IO = ImageIO(colour_order="RGB", value_range=(0.0, 1.0))
 
 
@@ -105,7 +106,13 @@ class CAN(nn.Module):
         self.reset_identity()
 
     def reset_identity(self) -> None:
-        """Identity initialisation: centre tap 1 for channel i -> i, everything else 0."""
+        """Identity initialisation: centre tap 1 for channel i -> i, everything else 0 ...
+
+        ... except the projection from the hidden channels the input does not reach (3..width-1) to the
+        output, which gets small random weights. Those channels are zero at initialisation, so the network
+        is still exactly the identity map; with all-zero weights there too, they would receive no gradient
+        ever (zero activation times zero backward signal) and the CAN would train as a 3-channel network.
+        """
         with torch.no_grad():
             for conv in [layer.conv for layer in self.layers] + [self.last]:
                 conv.weight.zero_()
@@ -114,6 +121,8 @@ class CAN(nn.Module):
                     conv.weight[i, i, k, k] = 1.0
                 if conv.bias is not None:
                     conv.bias.zero_()
+            hidden = self.last.weight[:, self.last.out_channels:]
+            hidden.normal_(0.0, LAST_INIT_STD)
 
     @property
     def foldable(self) -> bool:

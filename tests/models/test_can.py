@@ -32,6 +32,18 @@ def test_identity_initialisation_is_the_identity_map(astronaut):
             assert torch.equal(CAN(norm=norm).eval()(x), x)
 
 
+def test_every_hidden_channel_learns_from_the_identity_start(astronaut):
+    """Identity init must not leave channels 3..width-1 with zero gradient (they would stay zero forever)."""
+    x = torch.from_numpy(crop(astronaut, 48, 48).transpose(2, 0, 1)[None].astype(np.float32) / 255)
+    torch.manual_seed(0)
+    net = CAN(depth=5, width=8, norm="none")
+    loss = (net(x) - x.flip(-1)).pow(2).mean()
+    loss.backward()
+    for layer in net.layers:
+        grad = layer.conv.weight.grad.abs().sum(dim=(1, 2, 3))  # per output channel
+        assert (grad > 0).all(), f"dead output channels {torch.nonzero(grad == 0).ravel().tolist()}"
+
+
 def test_folded_batch_can_equals_unfolded(astronaut):
     source = perturbed_source("can32", seed=3)
     x = torch.from_numpy(crop(astronaut, 67, 91, 200, 180).transpose(2, 0, 1)[None].astype(np.float32) / 255)
