@@ -11,6 +11,10 @@ resolution, on the held-out images (native size) and on a 2x2 mosaic of sample i
   python scripts/fast_mode_table.py finetune --base can24 --operators rof --weights /tmp/fastip-train/{op}.pt --out-dir ft
   python scripts/fast_mode_table.py quality --base can24 --operators rof,tv_l1 --weights /tmp/fastip-train/{op}.pt \
       --tuned 'ft/{op}_fast{f}.safetensors'
+  python scripts/fast_mode_table.py publish --quality q.json --finetune ft.json   # ship the fine-tuned weights
+
+publish copies each fine-tuned weight into fastip/models/weights/ and lists it in index.json with its held-out
+metrics from a `quality --sizes "" -o q.json` run (native-size held-out images) and the cost from `finetune -o`.
 """
 
 from __future__ import annotations
@@ -166,9 +170,54 @@ def finetune(args: argparse.Namespace) -> list[dict]:
             finetune_fast(model, pairs, steps=args.steps, progress=lambda m: print(m, file=sys.stderr, flush=True))
             path = save_state_dict(model.state_dict(), out_dir / f"{op}_fast{f}.safetensors")
             rows.append({"operator": op, "factor": f, "steps": args.steps, "seconds": round(time.perf_counter() - t0),
-                         "weights": str(path)})
+                         "max_side": args.max_side, "weights": str(path)})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
+
+
+def publish(args: argparse.Namespace) -> list[dict]:
+    """List fine-tuned fast weights in index.json with their measured held-out metrics."""
+    import os
+
+    from fastip.models.checkpoint import load_state_dict, save_state_dict
+    from fastip.models.registry import WEIGHTS_DIR
+
+    quality_rows = json.loads(Path(args.quality).read_text())
+    tuned = json.loads(Path(args.finetune).read_text())
+
+    def mean(op: str, model: str, key: str) -> float:
+        values = [r[key] for r in quality_rows if r["operator"] == op and r["model"] == model]
+        if not values:
+            raise SystemExit(f"no {model} rows for {op} in {args.quality}")
+        return round(float(np.mean(values)), 4)
+
+    index_path = WEIGHTS_DIR / "index.json"
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    entries = []
+    for row in tuned:
+        op, f = row["operator"], row["factor"]
+        model = f"{args.base}_fast{f}"
+        file = f"{model}_{op}.safetensors"
+        save_state_dict(load_state_dict(row["weights"]), WEIGHTS_DIR / file)
+        images = sorted({r["image"] for r in quality_rows if r["operator"] == op})
+        entries.append({
+            "model": model, "name": op, "file": file,
+            "description": f"{model} approximating the {op} operator: the {args.base} '{op}' weights fine-tuned end to end "
+                           "through the guided upsampling",
+            "metrics": {"psnr": mean(op, f"{model}+ft", "psnr"), "ssim": mean(op, f"{model}+ft", "ssim"),
+                        f"full_resolution_{args.base}_psnr": mean(op, args.base, "psnr")},
+            "evaluated_on": ", ".join(images) + " (native size)",
+            "params": {"operator": op, "operator_params": dict(operators.get(op).defaults), "base": args.base,
+                       "base_weights": op, "factor": f, "steps": row["steps"], "train_seconds": row["seconds"],
+                       "max_side": row.get("max_side", 640), "lr": row.get("lr", 2e-4), "seed": 0}})
+    keys = {(e["model"], e["name"]) for e in entries}
+    index = sorted([e for e in index if (e["model"], e["name"]) not in keys] + entries, key=lambda e: (e["model"], e["name"]))
+    tmp = index_path.with_name(f".index.json.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, index_path)
+    for e in entries:
+        print(f"published {e['model']}/{e['name']}: {e['metrics']}", file=sys.stderr)
+    return entries
 
 
 def main() -> int:
@@ -197,6 +246,11 @@ def main() -> int:
     p.add_argument("--cache", help="operator target cache (fastip-train's --cache)")
     p.add_argument("--out-dir", default="fast-weights")
     p.set_defaults(func=finetune)
+    p = sub.add_parser("publish")
+    p.add_argument("--base", default="can24")
+    p.add_argument("--quality", required=True, help="rows of `quality --sizes '' --tuned ... -o`")
+    p.add_argument("--finetune", required=True, help="rows of `finetune -o`")
+    p.set_defaults(func=publish)
     for p in sub.choices.values():
         p.add_argument("--backend", default="openvino")
         p.add_argument("--threads", type=int, default=2)
