@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
@@ -141,8 +143,10 @@ def quantize_nncf(ir_path: Path, feeds: list[dict[str, np.ndarray]], settings: Q
         ignored = nncf.IgnoredScope(names=names, types=[t for t in types if t in present], validate=False)
         types = names + [t for t in types if t in present]
     try:
-        quantized = nncf.quantize(model, nncf.Dataset(feeds), subset_size=len(feeds),
-                                  preset=nncf.QuantizationPreset.MIXED, ignored_scope=ignored)
+        # NNCF draws progress bars on stdout; fastip keeps stdout for results (JSON, paths) and sends them to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            quantized = nncf.quantize(model, nncf.Dataset(feeds), subset_size=len(feeds),
+                                      preset=nncf.QuantizationPreset.MIXED, ignored_scope=ignored)
         ov.save_model(quantized, str(out), compress_to_fp16=False)
     except Exception as exc:  # NNCF raises many internal types; any failure disqualifies this candidate
         raise ExportError(f"NNCF quantization ({settings.name}) of {ir_path} failed: {exc}") from exc

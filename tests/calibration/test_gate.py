@@ -48,10 +48,11 @@ def test_sr_int8_passes_default_gate_on_ort(tmp_path):
 
 @pytest.mark.slow
 @requires_openvino
-def test_can_int8_on_openvino_keeps_best_of_qdq_and_nncf(tmp_path):
+def test_can_int8_on_openvino_keeps_best_of_qdq_and_nncf(tmp_path, capfd):
     # perturbed random weights quantize worse than trained ones: the gate is set to what they reach
     bundle, _ = _export(tmp_path, "can24", target="openvino", calib_count=4, min_psnr=25.0,
                         candidates="u8-per-channel,nncf-mixed")
+    assert "Statistics collection" not in capfd.readouterr().out, "NNCF progress belongs on stderr"
     m = bundle.manifest
     assert {"openvino_int8", "onnx_int8"} <= set(m.artifacts) and m.extra["openvino"]["performance_hint"] == "latency"
     names = {c["name"] for c in m.extra["quantization"]["candidates"]}
