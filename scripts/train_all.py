@@ -6,6 +6,7 @@
     python scripts/train_all.py --publish-only  # re-list finished runs
     python scripts/train_all.py --time-1080p rof l0_smoothing   # operator vs exported network, one run each
     python scripts/train_all.py --remeasure     # measure the shipped CAN weights again (after a metric change)
+    python scripts/train_all.py --table         # the README's table of shipped CAN weights
 
 Each job is one `fastip-train` command (logged to <work>/<job>.log) and is resumable: rerunning
 continues from its last checkpoint.
@@ -126,6 +127,32 @@ def remeasure(jobs: list[str], cache: Path) -> int:
     return 0
 
 
+def table(cache: Path) -> int:
+    """Markdown rows: shipped CAN weight, held-out PSNR/SSIM, the input's PSNR against the operator, steps, time."""
+    import json
+
+    import numpy as np
+
+    from fastip.benchmarks.quality import psnr
+    from fastip.models.registry import WEIGHTS_DIR
+    from fastip.train.data import downscale, load_images
+    from fastip.train.targets import TargetCache
+
+    targets = TargetCache(cache)
+    held = load_images("samples", held_out=True)
+    print("| weights | PSNR / SSIM vs operator (held-out) | input unchanged | steps | training time |")
+    print("|---|---|---|---|---|")
+    index = json.loads((WEIGHTS_DIR / "index.json").read_text(encoding="utf-8"))
+    rows = [e for e in index if e["model"] in ("can24", "can32") and "operator" in e["params"]]
+    for e in sorted(rows, key=lambda e: (e["model"], -e["metrics"]["psnr"])):
+        p = e["params"]
+        inputs = [downscale(image.pixels, p["max_side"]) for image in held]
+        unchanged = np.mean([psnr(x, targets.target(x, p["operator"], p["operator_params"])) for x in inputs])
+        print(f"| {e['model']} `{e['name']}` | {e['metrics']['psnr']:.2f} / {e['metrics']['ssim']:.3f} | {unchanged:.2f} "
+              f"| {p['steps']:,} | {p['train_seconds'] / 60:.0f} min |")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("jobs", nargs="*", help=f"operators and SR models (default: all: {', '.join(CAN_OPERATORS + tuple(SR_MODELS))})")
@@ -136,9 +163,12 @@ def main() -> int:
     parser.add_argument("--extend", action="store_true", help=f"resume finished runs with more steps: {EXTEND}")
     parser.add_argument("--time-1080p", action="store_true", help="time the given operators against the exported CAN")
     parser.add_argument("--remeasure", action="store_true", help="re-measure the shipped full-resolution CAN weights")
+    parser.add_argument("--table", action="store_true", help="print the shipped CAN weights as a Markdown table")
     args = parser.parse_args()
     if args.remeasure:
         return remeasure(args.jobs, args.cache)
+    if args.table:
+        return table(args.cache)
     jobs = args.jobs or [job for pair in zip(CAN_OPERATORS, [*SR_MODELS, *[""] * 9]) for job in pair if job]
     args.work.mkdir(parents=True, exist_ok=True)
     if args.time_1080p:
