@@ -199,7 +199,7 @@ def publish(args: argparse.Namespace) -> list[dict]:
         model = f"{args.base}_fast{f}"
         file = f"{model}_{op}.safetensors"
         save_state_dict(load_state_dict(row["weights"]), WEIGHTS_DIR / file)
-        images = sorted({r["image"] for r in quality_rows if r["operator"] == op})
+        images = list(dict.fromkeys(r["image"] for r in quality_rows if r["operator"] == op))
         entries.append({
             "model": model, "name": op, "file": file,
             "description": f"{model} approximating the {op} operator: the {args.base} '{op}' weights fine-tuned end to end "
