@@ -29,7 +29,7 @@ def _refuse_regression(index: list[dict], result: dict, name: str) -> None:
         if (entry["model"], entry["name"]) != (result["model"], name) or entry.get("evaluated_on") != evaluated_on:
             continue
         shipped, new = entry["metrics"].get("psnr"), result["metrics"].get("psnr")
-        if shipped is not None and new is not None and new < shipped:
+        if shipped is not None and new is not None and round(new, 4) < shipped:  # the index keeps 4 decimals
             raise InputError(f"{result['model']}/{name} keeps the shipped weight: {shipped:.2f} dB on {evaluated_on} "
                              f"against {new:.2f} dB for {result['out']}; publish with replace=True to ship it anyway")
 
