@@ -98,7 +98,8 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
     t0 = time.perf_counter()
     if variants < 0:
         raise InputError(f"--variants must be >= 0, not {variants}")
-    train = _pairs(load_images(data), operator, params, cache, max_side, RESOLUTIONS, variants)
+    train_images = load_images(data)
+    train = _pairs(train_images, operator, params, cache, max_side, RESOLUTIONS, variants)
     held = load_images(val, held_out=True)
     held_pairs = _pairs(held, operator, params, cache, max_side, (1.0,))
     progress(f"{operator}: {len(train)} training pairs, {len(held_pairs)} held-out "
@@ -128,6 +129,7 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
     result = TrainResult(out=out, model=model, steps=steps, seconds=round(seconds, 1), loss=loss, metrics=metrics,
                          evaluated_on=tuple(i.name for i in held),
                          params={"operator": operator, "operator_params": params, "norm": norm,
+                                 "data": [i.name for i in train_images],
                                  "max_side": max_side, "resolutions": list(RESOLUTIONS), "variants": variants, "crop": config.crop,
                                  "batch": config.batch, "lr": config.lr, "lr_final": config.lr_final,
                                  "seed": config.seed, "threads": config.threads})
