@@ -177,10 +177,9 @@ def finetune(args: argparse.Namespace) -> list[dict]:
 
 def publish(args: argparse.Namespace) -> list[dict]:
     """List fine-tuned fast weights in index.json with their measured held-out metrics."""
-    import os
-
     from fastip.models.checkpoint import load_state_dict, save_state_dict
     from fastip.models.registry import WEIGHTS_DIR
+    from fastip.train.publish import read_index, write_index
 
     quality_rows = json.loads(Path(args.quality).read_text())
     tuned = json.loads(Path(args.finetune).read_text())
@@ -191,8 +190,6 @@ def publish(args: argparse.Namespace) -> list[dict]:
             raise SystemExit(f"no {model} rows for {op} in {args.quality}")
         return round(float(np.mean(values)), 4)
 
-    index_path = WEIGHTS_DIR / "index.json"
-    index = json.loads(index_path.read_text(encoding="utf-8"))
     entries = []
     for row in tuned:
         op, f = row["operator"], row["factor"]
@@ -210,11 +207,7 @@ def publish(args: argparse.Namespace) -> list[dict]:
             "params": {"operator": op, "operator_params": dict(operators.get(op).defaults), "base": args.base,
                        "base_weights": op, "factor": f, "steps": row["steps"], "train_seconds": row["seconds"],
                        "max_side": row.get("max_side", 640), "lr": row.get("lr", 2e-4), "seed": 0}})
-    keys = {(e["model"], e["name"]) for e in entries}
-    index = sorted([e for e in index if (e["model"], e["name"]) not in keys] + entries, key=lambda e: (e["model"], e["name"]))
-    tmp = index_path.with_name(f".index.json.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, index_path)
+    write_index(read_index(), upsert=entries)
     for e in entries:
         print(f"published {e['model']}/{e['name']}: {e['metrics']}", file=sys.stderr)
     return entries

@@ -23,6 +23,31 @@ def _check_finished(result: dict) -> None:
                          "finish that run (--resume) before publishing")
 
 
+def read_index(weights_dir: str | os.PathLike = WEIGHTS_DIR) -> list[dict]:
+    """The entries of `weights_dir`/index.json ([] when there is none yet)."""
+    path = Path(weights_dir) / "index.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+
+
+def write_index(index: list[dict], weights_dir: str | os.PathLike = WEIGHTS_DIR, *, upsert: list[dict] = ()) -> None:
+    """Write index.json atomically, `upsert` entries replacing those of the same (model, name), sorted by them."""
+    keys = {(e["model"], e["name"]) for e in upsert}
+    index = sorted([e for e in index if (e["model"], e["name"]) not in keys] + list(upsert),
+                   key=lambda e: (e["model"], e["name"]))
+    path = Path(weights_dir) / "index.json"
+    tmp = path.with_name(f".index.json.tmp{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def is_full_resolution_can(entry: dict) -> bool:
+    """A CAN24/CAN32 weight trained against an operator (as opposed to a fast variant or an SR weight)."""
+    return entry["model"] in ("can24", "can32") and "operator" in entry["params"]
+
+
 def _refuse_regression(index: list[dict], result: dict, name: str) -> None:
     evaluated_on = ", ".join(result["evaluated_on"])
     for entry in index:
@@ -47,8 +72,7 @@ def publish(result_json: str | os.PathLike, name: str, description: str, *,
     result = json.loads(result_json.read_text(encoding="utf-8"))
     _check_finished(result)
     weights_dir = Path(weights_dir)
-    index_path = weights_dir / "index.json"
-    index = json.loads(index_path.read_text(encoding="utf-8")) if index_path.is_file() else []
+    index = read_index(weights_dir)
     if not replace:
         _refuse_regression(index, result, name)
     file = f"{result['model']}_{name}.safetensors"
@@ -57,11 +81,7 @@ def publish(result_json: str | os.PathLike, name: str, description: str, *,
     params = {**result["params"], "steps": result["steps"], "train_seconds": result["seconds"]}
     entry = {"model": result["model"], "name": name, "file": file, "description": description, "metrics": metrics,
              "evaluated_on": ", ".join(result["evaluated_on"]), "params": params}
-    index = [e for e in index if (e["model"], e["name"]) != (entry["model"], name)] + [entry]
-    index.sort(key=lambda e: (e["model"], e["name"]))
-    tmp = index_path.with_name(f".index.json.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, index_path)
+    write_index(index, weights_dir, upsert=[entry])
     return entry
 
 
@@ -74,20 +94,17 @@ def remeasure(model: str, name: str, *, weights_dir: str | os.PathLike = WEIGHTS
     from fastip.train.can import measure_can
 
     weights_dir = Path(weights_dir)
-    index_path = weights_dir / "index.json"
-    index = json.loads(index_path.read_text(encoding="utf-8"))
+    index = read_index(weights_dir)
     matches = [e for e in index if (e["model"], e["name"]) == (model, name)]
     if not matches:
-        raise InputError(f"no shipped weight {model}/{name} in {index_path}")
+        raise InputError(f"no shipped weight {model}/{name} in {weights_dir / 'index.json'}")
     entry = matches[0]
     params = entry["params"]
-    if model not in ("can24", "can32") or "operator" not in params:
+    if not is_full_resolution_can(entry):
         raise InputError(f"{model}/{name} is not a full-resolution CAN weight; re-measure it with the script that trained it")
     metrics = measure_can(model, weights_dir / entry["file"], params["operator"], params=params["operator_params"],
                           norm="instance" if params.get("norm") == "instance" else "batch",
                           max_side=params["max_side"], val=val, cache_dir=cache_dir)
     entry["metrics"] = {**entry["metrics"], **{k: round(v, 4) for k, v in metrics.items()}}
-    tmp = index_path.with_name(f".index.json.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, index_path)
+    write_index(index, weights_dir)
     return entry
