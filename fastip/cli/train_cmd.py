@@ -13,9 +13,10 @@ EPILOG = """examples:
 (or --val FOLDER). Checkpoints go to the -o file plus <stem>.state.pt; --resume continues from them.
 """
 
-# family -> (batch, crop, steps); SR crops are low-resolution pixels. CAN crops stay large because the
-# deepest dilations (64, 128) see only zero padding in small crops but image content at test time.
-DEFAULTS = {"can": (2, 128, 2000), "sr": (16, 32, 2000)}
+# family -> (batch, crop, steps); SR crops are low-resolution pixels. CAN trains on whole images (crop None =
+# --max-side): in crops its deepest dilations (64, 128) see mostly zero padding, in whole images content.
+DEFAULTS = {"can": (1, None, 2000), "sr": (16, 32, 2000)}
+MAX_SIDE = {"can": 320, "sr": 640}
 
 
 def _param(text: str) -> tuple[str, object]:
@@ -40,8 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="samples", help="folder of training images, or `samples` (default)")
     parser.add_argument("--val", default="samples", help="folder of held-out images, or `samples`: grace_hopper, china")
     parser.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
-    parser.add_argument("--batch", type=int, help="crops per step (default 2 for CAN, 16 for SR)")
-    parser.add_argument("--crop", type=int, help="crop side in input pixels (default 128 for CAN, 32 for SR; >= --max-side means whole images)")
+    parser.add_argument("--batch", type=int, help="crops per step (default 1 for CAN, 16 for SR)")
+    parser.add_argument("--crop", type=int, help="crop side in input pixels (default: whole images for CAN, 32 for SR; >= --max-side means whole images)")
     parser.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate (paper: 1e-4; default 1e-3)")
     parser.add_argument("--lr-final", type=float, default=1e-5, help="learning rate reached by cosine decay at the last step")
     parser.add_argument("--norm", choices=("none", "batch", "instance"), default="none",
@@ -70,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     if spec.family not in DEFAULTS:
         raise InputError(f"{args.model} is a {spec.family} model; fastip-train trains can and sr models")
     batch, crop, steps = DEFAULTS[spec.family]
+    max_side = args.max_side or MAX_SIDE[spec.family]
+    crop = crop or max_side
     pick = lambda value, default: default if value is None else value  # noqa: E731
     config = TrainConfig(steps=pick(args.steps, steps), batch=pick(args.batch, batch), crop=pick(args.crop, crop), lr=args.lr,
                          lr_final=args.lr_final, seed=args.seed, threads=args.threads,
@@ -79,12 +82,12 @@ def run(args: argparse.Namespace) -> int:
         if not args.operator:
             raise InputError(f"{args.model} is a CAN: name the operator to approximate with --operator")
         result = train_can(args.model, args.operator, args.data, args.out, config=config, params=dict(args.param),
-                           val=args.val, norm=args.norm, max_side=args.max_side or 320, variants=args.variants, cache_dir=args.cache,
+                           val=args.val, norm=args.norm, max_side=max_side, variants=args.variants, cache_dir=args.cache,
                            progress=progress)
     else:
         if args.operator or args.param:
             raise InputError(f"{args.model} is a super-resolution model; --operator/--param apply to CAN models")
-        result = train_sr(args.model, args.data, args.out, config=config, val=args.val, max_side=args.max_side or 640,
+        result = train_sr(args.model, args.data, args.out, config=config, val=args.val, max_side=max_side,
                           progress=progress)
     extra = "".join(f"  {k} {v:.4g}" for k, v in result.baseline.items())
     print(f"{result.out}: {result.model} {result.steps} steps in {result.seconds:.0f} s; held-out "

@@ -1,7 +1,7 @@
 """Train a CAN to approximate a reference operator (Chen, Xu, Koltun 2017): MSE in RGB, identity init.
 
 Targets are the operator applied to whole (downscaled) images at several resolutions, cached on disk;
-training sees random aligned crops of those pairs with random flips and rotations.
+training sees those pairs whole (or random aligned crops, if asked) with random flips and rotations.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
 
     from fastip import models
 
-    config = config or TrainConfig()
+    config = config or TrainConfig(batch=1, crop=max_side)  # whole images: see fastip.cli.train_cmd.DEFAULTS
     config.check()
     spec = models.get(model)
     if spec.family != "can":

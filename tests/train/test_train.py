@@ -156,6 +156,16 @@ def test_cli_trains(tmp_path, folder, blur_operator, capsys):
     assert "held-out PSNR" in capsys.readouterr().out
 
 
+def test_cli_trains_can_on_whole_images_by_default(tmp_path, folder, blur_operator):
+    """Crops would show the deepest dilations zero padding where whole images show content."""
+    import json
+
+    assert main(["can24", "--operator", "blur", "--data", str(folder), "--val", str(folder), "--steps", "1",
+                 "--max-side", "64", "--threads", "1", "--cache", str(tmp_path / "c"), "-o", str(tmp_path / "w.pt"), "-q"]) == 0
+    params = json.loads((tmp_path / "w.json").read_text())["params"]
+    assert (params["batch"], params["crop"]) == (1, 64)
+
+
 def test_errors_are_fastip_errors(tmp_path):
     with pytest.raises(FastipError):
         train_can("can24", "blur", tmp_path / "missing", tmp_path / "w.pt", progress=lambda _: None)
