@@ -45,8 +45,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop", type=int, help="crop side in input pixels (default: whole images for CAN, 32 for SR; >= --max-side means whole images)")
     parser.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate (paper: 1e-4; default 1e-3)")
     parser.add_argument("--lr-final", type=float, default=1e-5, help="learning rate reached by cosine decay at the last step")
-    parser.add_argument("--norm", choices=("none", "batch", "instance"), default="none",
-                        help="CAN only: norm while training; `none` is saved as an equivalent batch-norm CAN")
+    parser.add_argument("--norm", choices=("none", "shift", "batch", "instance"), default="none",
+                        help="CAN only: norm while training; `none` (no norm) and `shift` (no norm, a learned per-channel "
+                             "shift) are saved as the equivalent batch-norm CAN")
     parser.add_argument("--max-side", type=int, help="longest image side (default 320 for CAN, 640 for SR)")
     parser.add_argument("--variants", type=int, default=0,
                         help="CAN only: photometric variants per training image (1: + tone/colour change, 2: + haze)")

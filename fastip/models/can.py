@@ -18,7 +18,7 @@ from fastip.models.registry import get as _get_spec
 from fastip.models.registry import register_model
 from fastip.spec import ImageIO
 
-NORM_MODES = ("instance", "batch", "none")
+NORM_MODES = ("instance", "batch", "none", "shift")
 EPS = 1e-3  # the paper's code uses slim.batch_norm's default epsilon
 LAST_INIT_STD = 0.1  # initial weights from the input-unreached hidden channels to the output (see reset_identity)
 CAN_IO = ImageIO(colour_order="RGB", value_range=(0.0, 1.0))
@@ -29,6 +29,9 @@ class AdaptiveNorm(nn.Module):
 
     `instance` normalises with the current image's statistics (the paper's batch norm at batch
     size 1); `batch` uses running statistics, so it is affine at inference and folds into the conv.
+    `none` is the identity and `shift` adds the learned shift only (x + beta): training modes whose
+    weights ship as the equivalent `batch` CAN. The convs have no bias, so without a shift the hidden
+    layers compute functions that scale with the input (f(cx) = c f(x)), e.g. no tone curves.
     """
 
     def __init__(self, channels: int, mode: str = "batch", momentum: float = 0.01):
@@ -47,6 +50,8 @@ class AdaptiveNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mode == "none":
             return x
+        if self.mode == "shift":
+            return x + self.beta.view(1, -1, 1, 1)
         if self.mode == "instance":
             normed = F.instance_norm(x, bias=self.beta, eps=EPS)
         else:
@@ -58,8 +63,9 @@ class AdaptiveNorm(nn.Module):
         """Per-channel (scale, shift) equal to this norm at inference; only for `batch` and `none`."""
         if self.mode == "instance":
             raise ValueError("instance norm depends on the image and cannot be folded")
-        if self.mode == "none":
-            return torch.ones_like(self.beta), torch.zeros_like(self.beta)
+        if self.mode in ("none", "shift"):
+            shift = self.beta if self.mode == "shift" else torch.zeros_like(self.beta)
+            return torch.ones_like(self.beta), shift
         inv_std = torch.rsqrt(self.running_var + EPS)
         scale = self.lam + self.mu * inv_std
         shift = self.mu * (self.beta - self.running_mean * inv_std)

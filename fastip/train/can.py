@@ -54,14 +54,23 @@ def measure_can(model: str, weights: str | os.PathLike, operator: str, *, params
 
 
 def _batch_norm_form(model) -> dict:
-    """The state dict of a norm="none" CAN as the equivalent default (batch-norm) CAN: mu = 0 makes Psi(x) = x."""
+    """The state dict of a norm="none"/"shift" CAN as the equivalent default (batch-norm) CAN.
+
+    Running statistics 0 and 1 make the batch norm lambda*x + mu*(x/sqrt(1 + eps) + beta): mu = 0 gives
+    `none`'s x; mu = 1 and lambda = 1 - 1/sqrt(1 + eps) give `shift`'s x + beta.
+    """
     import torch
+
+    from fastip.models.can import EPS
 
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     for name, module in model.named_modules():
         if type(module).__name__ == "AdaptiveNorm":
             state[f"{name}.running_mean"] = torch.zeros_like(module.beta)
             state[f"{name}.running_var"] = torch.ones_like(module.beta)
+            if module.mode == "shift":
+                state[f"{name}.mu"] = torch.ones_like(module.mu)
+                state[f"{name}.lam"] = 1.0 - torch.rsqrt(torch.tensor(1.0 + EPS, dtype=module.lam.dtype))
     return state
 
 
@@ -117,10 +126,10 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
         return held_out_metrics(net, held_pairs)
 
     def export_state(net) -> dict:
-        return _batch_norm_form(net) if norm == "none" else net.state_dict()
+        return _batch_norm_form(net) if norm in ("none", "shift") else net.state_dict()
 
     def import_state(net, state: dict) -> None:
-        if norm == "none":
+        if norm in ("none", "shift"):
             state = {k: v for k, v in state.items() if not k.endswith(("running_mean", "running_var"))}
         net.load_state_dict(state)
 

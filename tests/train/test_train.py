@@ -81,6 +81,25 @@ def test_can_learns_a_blur(tmp_path, folder, blur_operator):
     torch.load(tmp_path / "w.state.pt", weights_only=True)
 
 
+def test_shift_trained_can_ships_as_the_same_batch_norm_function(tmp_path, folder, blur_operator):
+    import torch
+
+    from fastip import models
+
+    config = _config(steps=6, eval_every=6, checkpoint_every=6)
+    train_can("can24", "blur", folder, tmp_path / "w.pt", config=config, val=folder, max_side=64, norm="shift",
+              cache_dir=tmp_path / "cache", progress=lambda _: None)
+    state = load_state_dict(tmp_path / "w.pt")
+    assert max(state[f"layers.{i}.norm.beta"].abs().max().item() for i in range(8)) > 1e-4  # the shifts trained
+    trained = models.get("can24").build(norm="shift")
+    trained.load_state_dict({k: v for k, v in state.items() if "running" not in k})
+    net = models.get("can24").build(weights=str(tmp_path / "w.pt"))  # the default batch-norm CAN
+    x = torch.rand(1, 3, 20, 28)
+    with torch.no_grad():
+        assert torch.allclose(net(x), trained.eval()(x), atol=1e-5)
+        assert torch.allclose(net.fuse()(x), net(x), atol=1e-4)
+
+
 def test_resume_reproduces_the_same_weights(tmp_path, folder, blur_operator):
     kw = dict(val=folder, max_side=64, cache_dir=tmp_path / "cache")
     train_can("can24", "blur", folder, tmp_path / "straight.pt", config=_config(), progress=lambda _: None, **kw)
