@@ -167,10 +167,12 @@ def finetune(args: argparse.Namespace) -> list[dict]:
         for f in (int(f) for f in args.factors.split(",")):
             model = models.get(f"{args.base}_fast{f}").build(weights=args.weights.format(op=op))
             t0 = time.perf_counter()
-            finetune_fast(model, pairs, steps=args.steps, progress=lambda m: print(m, file=sys.stderr, flush=True))
+            finetune_fast(model, pairs, steps=args.steps, crop=args.crop, batch=args.batch,
+                          progress=lambda m: print(m, file=sys.stderr, flush=True))
             path = save_state_dict(model.state_dict(), out_dir / f"{op}_fast{f}.safetensors")
             rows.append({"operator": op, "factor": f, "steps": args.steps, "seconds": round(time.perf_counter() - t0),
-                         "max_side": args.max_side, "weights": str(path)})
+                         "max_side": args.max_side, "crop": args.crop or "whole images", "batch": args.batch,
+                         "weights": str(path)})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 
@@ -206,7 +208,7 @@ def publish(args: argparse.Namespace) -> list[dict]:
             "evaluated_on": ", ".join(images) + " (native size)",
             "params": {"operator": op, "operator_params": dict(operators.get(op).defaults), "base": args.base,
                        "base_weights": op, "factor": f, "steps": row["steps"], "train_seconds": row["seconds"],
-                       "max_side": row.get("max_side", 640), "lr": row.get("lr", 2e-4), "seed": 0}})
+                       "max_side": row.get("max_side", 640), "crop": row.get("crop", 256), "batch": row.get("batch", 4), "lr": row.get("lr", 2e-4), "seed": 0}})
     write_index(read_index(), upsert=entries)
     for e in entries:
         print(f"published {e['model']}/{e['name']}: {e['metrics']}", file=sys.stderr)
@@ -236,6 +238,8 @@ def main() -> int:
     p.add_argument("--factors", default="2,4")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--max-side", type=int, default=640)
+    p.add_argument("--crop", type=int, help="crop side in full-resolution pixels (default: whole images)")
+    p.add_argument("--batch", type=int, default=1)
     p.add_argument("--cache", help="operator target cache (fastip-train's --cache)")
     p.add_argument("--out-dir", default="fast-weights")
     p.set_defaults(func=finetune)

@@ -121,26 +121,31 @@ def min_training_crop(factor: int) -> int:
     return 32 * factor
 
 
-def finetune(model: FastCAN, pairs: Sequence[tuple[np.ndarray, np.ndarray]], *, steps: int = 300, batch: int = 4,
+def finetune(model: FastCAN, pairs: Sequence[tuple[np.ndarray, np.ndarray]], *, steps: int = 300, batch: int = 1,
              crop: int | None = None, lr: float = 2e-4, seed: int = 0,
              progress: Callable[[str], None] = lambda _: None) -> FastCAN:
     """Train the inner CAN through the guided upsampling on full-resolution (input, operator output) uint8 pairs.
 
-    MSE against the operator at full resolution, Adam with cosine decay, random aligned crops with
-    flips/rotations; the model stays in eval mode, so batch norms act with their running statistics. Start from the base CAN's weights; the result loads as `<base>_fast<f>` weights
-    (save `model.state_dict()`).
+    MSE against the operator at full resolution, Adam with cosine decay, whole images (or random aligned
+    crops of `crop` px) with flips/rotations; whole images by default, because in a crop the deep dilations
+    see zero padding where a whole image has content. The model stays in eval mode, so batch norms act
+    with their running statistics. Start from the base CAN's weights; the result loads as
+    `<base>_fast<f>` weights (save `model.state_dict()`).
     """
     from fastip.train.data import random_crops
 
-    crop = crop or 2 * min_training_crop(model.factor)
-    if any(min(x.shape[:2]) < crop for x, _ in pairs):
-        raise InputError(f"fast-mode fine-tuning at factor {model.factor} needs images of at least {crop} px a side")
+    if crop is not None and crop < min_training_crop(model.factor):
+        raise InputError(f"fast-mode fine-tuning at factor {model.factor} needs crops of at least "
+                         f"{min_training_crop(model.factor)} px, not {crop}")
+    if crop is not None and any(min(x.shape[:2]) < crop for x, _ in pairs):
+        raise InputError(f"fast-mode fine-tuning with {crop} px crops needs images of at least {crop} px a side")
+    size = crop or max(max(x.shape[:2]) for x, _ in pairs)  # random_crops returns whole images at this size
     rng = np.random.default_rng(seed)
     optimizer = torch.optim.Adam(model.can.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr / 100)
     model.eval()  # norms keep their running statistics: they fold at export exactly as trained
     for step in range(1, steps + 1):
-        x, y = (torch.from_numpy(a) for a in random_crops(list(pairs), batch, crop, rng))
+        x, y = (torch.from_numpy(a) for a in random_crops(list(pairs), batch, size, rng))
         loss = F.mse_loss(model(x), y)
         optimizer.zero_grad()
         loss.backward()

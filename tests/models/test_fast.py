@@ -135,3 +135,27 @@ def test_exports_and_validates_on_ort_and_openvino(tmp_path, astronaut):
             got = session.run(feed)["output"]
         assert got.shape == ref.shape == (1, 3, 53, 67)
         assert np.abs(got - ref).max() <= 1e-4 * np.ptp(ref)
+
+
+def test_finetune_fits_whole_images_and_refuses_small_crops(astronaut):
+    from fastip.models.fast import finetune
+    from tests.support import crop
+
+    x = crop(astronaut, 72, 88, 100, 150)
+    y = np.clip(np.rint(x.astype(np.float32) * 0.8 + 20), 0, 255).astype(np.uint8)  # a tone change
+    torch.manual_seed(0)
+    model = FastCAN(CAN(depth=4, width=8, norm="batch"), 2)
+    feed = torch.from_numpy(x.transpose(2, 0, 1)[None].astype(np.float32) / 255)
+    target = torch.from_numpy(y.transpose(2, 0, 1)[None].astype(np.float32) / 255)
+
+    def error() -> float:
+        with torch.no_grad():
+            return torch.nn.functional.mse_loss(model.eval()(feed), target).item()
+
+    before = error()
+    finetune(model, [(x, y)], steps=40, lr=1e-2)
+    assert error() < 0.5 * before
+    with pytest.raises(InputError, match="at least 64 px"):
+        finetune(model, [(x, y)], steps=1, crop=32)
+    with pytest.raises(InputError, match="images of at least 80 px"):
+        finetune(model, [(x, y)], steps=1, crop=80)
