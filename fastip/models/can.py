@@ -60,7 +60,7 @@ class AdaptiveNorm(nn.Module):
         return self.lam * x + self.mu * normed
 
     def affine(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-channel (scale, shift) equal to this norm at inference; only for `batch` and `none`."""
+        """Per-channel (scale, shift) equal to this norm at inference; not for `instance`."""
         if self.mode == "instance":
             raise ValueError("instance norm depends on the image and cannot be folded")
         if self.mode in ("none", "shift"):
