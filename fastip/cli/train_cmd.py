@@ -51,6 +51,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-side", type=int, help="longest image side (default 320 for CAN, 640 for SR)")
     parser.add_argument("--variants", type=int, default=0,
                         help="CAN only: photometric variants per training image (1: + tone/colour change, 2: + haze)")
+    parser.add_argument("--windows", type=int, default=0,
+                        help="CAN only: random windows per training image, each a training image of its own")
     parser.add_argument("--cache", help="CAN only: directory for cached operator targets (default ~/.cache/fastip/targets)")
     parser.add_argument("--seed", type=int, default=0, help="seed for initialisation and crop sampling")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
@@ -83,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.operator:
             raise InputError(f"{args.model} is a CAN: name the operator to approximate with --operator")
         result = train_can(args.model, args.operator, args.data, args.out, config=config, params=dict(args.param),
-                           val=args.val, norm=args.norm, max_side=max_side, variants=args.variants, cache_dir=args.cache,
+                           val=args.val, norm=args.norm, max_side=max_side, variants=args.variants,
+                           windows=args.windows, cache_dir=args.cache,
                            progress=progress)
     else:
         if args.operator or args.param:

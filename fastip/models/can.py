@@ -9,11 +9,13 @@ untrained network the identity map.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastip.models.checkpoint import load_into
+from fastip.models.checkpoint import load_into, load_state_dict
 from fastip.models.registry import get as _get_spec
 from fastip.models.registry import register_model
 from fastip.spec import ImageIO
@@ -147,19 +149,31 @@ class CAN(nn.Module):
         return nn.Sequential(*parts, last).eval()
 
 
-def _build(name: str, depth: int, width: int, weights: str | None, norm: str) -> CAN:
-    model = CAN(depth=depth, width=width, norm=norm)
-    load_into(model, weights, _get_spec(name))
+def weights_norm(weights: str | None, spec) -> str:
+    """The norm mode `weights` (a shipped name or a file) were saved in: `instance` CANs have no running statistics."""
+    if weights is None:
+        return "batch"
+    path = spec.weights[weights].path if weights in spec.weights else Path(weights)
+    if not path.is_file():
+        return "batch"  # load_into names the problem
+    return "batch" if any(k.endswith("running_mean") for k in load_state_dict(path)) else "instance"
+
+
+def _build(name: str, depth: int, width: int, weights: str | None, norm: str | None) -> CAN:
+    spec = _get_spec(name)
+    weights = None if weights is None else str(weights)
+    model = CAN(depth=depth, width=width, norm=norm or weights_norm(weights, spec))
+    load_into(model, weights, spec)
     return model.eval()
 
 
 @register_model(family="can", io=CAN_IO, description="CAN, 24 channels, depth 9 (dilations 1..64)")
-def can24(*, weights: str | None = None, norm: str = "batch") -> CAN:
-    """CAN24: 7 dilated layers (1..64), a 3x3 layer and a 1x1 projection, 24 channels."""
+def can24(*, weights: str | None = None, norm: str | None = None) -> CAN:
+    """CAN24: 7 dilated layers (1..64), a 3x3 layer and a 1x1 projection, 24 channels; norm from the weights by default."""
     return _build("can24", 9, 24, weights, norm)
 
 
 @register_model(family="can", io=CAN_IO, description="CAN, 32 channels, depth 10 (dilations 1..128)")
-def can32(*, weights: str | None = None, norm: str = "batch") -> CAN:
-    """CAN32: 8 dilated layers (1..128), a 3x3 layer and a 1x1 projection, 32 channels."""
+def can32(*, weights: str | None = None, norm: str | None = None) -> CAN:
+    """CAN32: 8 dilated layers (1..128), a 3x3 layer and a 1x1 projection, 32 channels; norm from the weights by default."""
     return _build("can32", 10, 32, weights, norm)

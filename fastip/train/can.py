@@ -21,12 +21,28 @@ from fastip.train.targets import TargetCache
 RESOLUTIONS = (1.0, 0.75, 0.5)  # resolution randomisation: each image at these fractions of --max-side
 
 
+def windows_of(image: np.ndarray, count: int, max_side: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """`count` random windows (sides 0.5-1 x max_side) of the image shrunk to a long side of at most 2 x max_side.
+
+    Each window is a training image of its own (the operator runs on the window), unlike a crop of a whole
+    image's target: more content, tones and histograms from few photographs, at a finer scale.
+    """
+    x = downscale(image, 2 * max_side)
+    h, w = x.shape[:2]
+    out = []
+    for _ in range(count):
+        wh, ww = (min(n, int(rng.integers(max_side // 2, max_side + 1))) for n in (h, w))
+        top, left = int(rng.integers(0, h - wh + 1)), int(rng.integers(0, w - ww + 1))
+        out.append(np.ascontiguousarray(x[top:top + wh, left:left + ww]))
+    return out
+
+
 def _pairs(images, operator: str, params: dict[str, Any], cache: TargetCache, max_side: int,
-           fractions: tuple[float, ...], variants: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+           fractions: tuple[float, ...], variants: int = 0, windows: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     pairs = []
     for i, image in enumerate(images):
-        for j, f in enumerate(fractions):
-            x = downscale(image.pixels, max(16, round(max_side * f)))
+        scaled = [downscale(image.pixels, max(16, round(max_side * f))) for f in fractions]
+        for j, x in enumerate(scaled + windows_of(image.pixels, windows, max_side, np.random.default_rng((i, 0, 0, 1)))):
             inputs = [x] + [photometric_variant(x, k, np.random.default_rng((i, j, k))) for k in range(1, variants + 1)]
             pairs += [(v, cache.target(v, operator, params)) for v in inputs]
     return pairs
@@ -42,7 +58,7 @@ def held_out_metrics(net, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[st
 
 
 def measure_can(model: str, weights: str | os.PathLike, operator: str, *, params: dict[str, Any] | None = None,
-                norm: str = "batch", max_side: int = 320, val: str | os.PathLike = "samples",
+                norm: str | None = None, max_side: int = 320, val: str | os.PathLike = "samples",
                 cache_dir: str | os.PathLike | None = None) -> dict[str, float]:
     """Held-out PSNR/SSIM of CAN weights against `operator`, measured as training measures them."""
     from fastip import models
@@ -76,11 +92,12 @@ def _batch_norm_form(model) -> dict:
 
 def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.PathLike, *,
               config: TrainConfig | None = None, params: dict[str, Any] | None = None, val: str | os.PathLike = "samples",
-              norm: str = "none", max_side: int = 320, variants: int = 0, cache_dir: str | os.PathLike | None = None,
+              norm: str = "none", max_side: int = 320, variants: int = 0, windows: int = 0, cache_dir: str | os.PathLike | None = None,
               progress: Progress = stderr_progress) -> TrainResult:
     """Train CAN `model` (e.g. can24) on operator `operator`; writes weights to `out` (+ .state.pt, .json).
 
-    `variants` adds that many photometric variants (haze, then tone/colour changes) of every training image.
+    `variants` adds that many photometric variants (haze, then tone/colour changes) of every training image,
+    `windows` that many random windows of it (see windows_of).
     """
     import time
 
@@ -105,10 +122,10 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
         torch.set_num_threads(config.threads)
     cache = TargetCache(cache_dir)
     t0 = time.perf_counter()
-    if variants < 0:
-        raise InputError(f"--variants must be >= 0, not {variants}")
+    if variants < 0 or windows < 0:
+        raise InputError(f"--variants and --windows must be >= 0, not {variants} and {windows}")
     train_images = load_images(data)
-    train = _pairs(train_images, operator, params, cache, max_side, RESOLUTIONS, variants)
+    train = _pairs(train_images, operator, params, cache, max_side, RESOLUTIONS, variants, windows)
     held = load_images(val, held_out=True)
     held_pairs = _pairs(held, operator, params, cache, max_side, (1.0,))
     progress(f"{operator}: {len(train)} training pairs, {len(held_pairs)} held-out "
@@ -139,7 +156,7 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
                          evaluated_on=tuple(i.name for i in held),
                          params={"operator": operator, "operator_params": params, "norm": norm,
                                  "data": [i.name for i in train_images],
-                                 "max_side": max_side, "resolutions": list(RESOLUTIONS), "variants": variants, "crop": config.crop,
+                                 "max_side": max_side, "resolutions": list(RESOLUTIONS), "variants": variants, "windows": windows, "crop": config.crop,
                                  "batch": config.batch, "lr": config.lr, "lr_final": config.lr_final,
                                  "seed": config.seed, "threads": config.threads})
     result.write_json(out.with_name(f"{out.stem}.json"))

@@ -103,7 +103,6 @@ def remeasure(model: str, name: str, *, weights_dir: str | os.PathLike = WEIGHTS
     if not is_full_resolution_can(entry):
         raise InputError(f"{model}/{name} is not a full-resolution CAN weight; re-measure it with the script that trained it")
     metrics = measure_can(model, weights_dir / entry["file"], params["operator"], params=params["operator_params"],
-                          norm="instance" if params.get("norm") == "instance" else "batch",
                           max_side=params["max_side"], val=val, cache_dir=cache_dir)
     entry["metrics"] = {**entry["metrics"], **{k: round(v, 4) for k, v in metrics.items()}}
     write_index(index, weights_dir)

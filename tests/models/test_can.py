@@ -66,6 +66,22 @@ def test_instance_norm_uses_image_statistics(astronaut):
     assert torch.allclose(batched[:1], single, atol=1e-5), "each image is normalised by its own statistics"
 
 
+def test_weights_choose_the_norm_they_were_saved_in(tmp_path, astronaut):
+    """Instance-norm weights (no running statistics) build an instance CAN, by file or without --norm."""
+    from fastip.models.checkpoint import save_state_dict
+
+    x = torch.from_numpy(crop(astronaut, 40, 40).transpose(2, 0, 1)[None].astype(np.float32) / 255)
+    for norm, seed in (("instance", 4), ("batch", 5)):
+        source = perturbed_source("can24", seed=seed, norm=norm)
+        path = save_state_dict(source.module.state_dict(), tmp_path / f"{norm}.safetensors")
+        net = models.get("can24").build(weights=str(path))
+        assert net.norm_mode == norm
+        with torch.no_grad():
+            assert torch.allclose(net(x), source.module.eval()(x), atol=1e-6)
+    with pytest.raises(Exception, match="do not fit"):
+        models.get("can24").build(weights=str(tmp_path / "instance.safetensors"), norm="batch")
+
+
 def test_batch_norm_training_updates_running_stats():
     net = CAN(depth=4, width=8, norm="batch").train()
     before = net.layers[0].norm.running_mean.clone()

@@ -185,6 +185,30 @@ def test_cli_trains_can_on_whole_images_by_default(tmp_path, folder, blur_operat
     assert (params["batch"], params["crop"]) == (1, 64)
 
 
+def test_windows_are_training_images_of_their_own(tmp_path, folder, blur_operator, astronaut):
+    """--windows adds sub-images of the (at most 2x max-side) image, each with the operator run on it."""
+    import json
+
+    from fastip.train.can import windows_of
+    from fastip.train.data import downscale
+
+    big = downscale(astronaut, 128)
+    wins = windows_of(astronaut, 6, 64, np.random.default_rng(0))
+    assert len(wins) == 6 and len({w.shape for w in wins}) > 1
+    for w in wins:
+        assert 32 <= w.shape[0] <= 64 and 32 <= w.shape[1] <= 64
+        hits = [(y, x) for y in range(129 - w.shape[0]) for x in range(129 - w.shape[1])
+                if np.array_equal(big[y:y + w.shape[0], x:x + w.shape[1]], w)]
+        assert hits, "a window is a piece of the image, not resampled"
+    assert all(np.array_equal(a, b) for a, b in zip(wins, windows_of(astronaut, 6, 64, np.random.default_rng(0))))
+    lines = []
+    train_can("can24", "blur", folder, tmp_path / "w.pt", val=folder, max_side=64, windows=3, cache_dir=tmp_path / "c",
+              config=TrainConfig(steps=1, batch=1, crop=64, threads=1), progress=lines.append)
+    images = len(list(folder.iterdir()))
+    assert f"{images * (3 + 3)} training pairs" in lines[0]  # 3 resolutions + 3 windows of each image
+    assert json.loads((tmp_path / "w.json").read_text())["params"]["windows"] == 3
+
+
 def test_errors_are_fastip_errors(tmp_path):
     with pytest.raises(FastipError):
         train_can("can24", "blur", tmp_path / "missing", tmp_path / "w.pt", progress=lambda _: None)
