@@ -76,7 +76,7 @@ def receptive_field(module) -> ReceptiveField:
                 isinstance(layer, AdaptiveNorm) and layer.mode == "instance"):
             raise NotTileableError(f"{type(module).__name__} normalises with per-image statistics ({name or 'model'}: "
                                    f"{type(layer).__name__}), so each tile would be normalised differently; "
-                                   "export it with --norm batch (folded) or run it untiled")
+                                   "run it untiled, or use weights trained with a norm that folds (--norm batch)")
         if isinstance(layer, nn.Conv2d):
             (kh, kw), (dh, dw) = layer.kernel_size, layer.dilation
             radius += max(dh * (kh - 1), dw * (kw - 1)) / 2 / scale

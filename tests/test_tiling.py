@@ -103,6 +103,19 @@ def test_instance_norm_is_refused():
         registry_receptive_field("can24_fast2", norm="instance")
 
 
+def test_bundle_of_instance_norm_weights_is_refused(tmp_path):
+    """Weights saved from an instance-norm CAN export as one (no --norm needed), and tiling refuses the bundle."""
+    from fastip.export import export_model
+    from fastip.models.checkpoint import save_state_dict
+    from fastip.tiling import bundle_receptive_field
+
+    path = save_state_dict(_perturbed(CAN(depth=9, width=24, norm="instance")).state_dict(), tmp_path / "w.safetensors")
+    bundle = export_model("can24", tmp_path / "bundle", target="onnx", weights=str(path))
+    assert bundle.manifest.source["kwargs"] == {"norm": "instance"}
+    with pytest.raises(NotTileableError, match="untiled"):
+        bundle_receptive_field(bundle)
+
+
 def test_image_path_matches_untiled_pipeline():
     from fastip.pipeline import ImagePipeline
 

@@ -71,6 +71,8 @@ def resolve(model: str, *, weights: str | None = None, norm: str | None = None,
     elif weights == NO_WEIGHTS:  # untrained: the initialisation the builder gives
         weights = None
     module = spec.build(weights=weights, **kwargs)
+    if getattr(module, "norm_mode", None):  # a CAN takes its norm from its weights: record the one built
+        kwargs["norm"] = module.norm_mode
     if spec.io.input_size:
         shape: tuple[int | str, ...] = ("N", 3, *spec.io.input_size)
     else:
