@@ -53,6 +53,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="CAN only: photometric variants per training image (1: + tone/colour change, 2: + haze)")
     parser.add_argument("--windows", type=int, default=0,
                         help="CAN only: random windows per training image, each a training image of its own")
+    parser.add_argument("--synthetic", type=int, default=0,
+                        help="CAN only: dead-leaves images (textured occluding discs) added to the training images")
     parser.add_argument("--cache", help="CAN only: directory for cached operator targets (default ~/.cache/fastip/targets)")
     parser.add_argument("--seed", type=int, default=0, help="seed for initialisation and crop sampling")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"{args.model} is a CAN: name the operator to approximate with --operator")
         result = train_can(args.model, args.operator, args.data, args.out, config=config, params=dict(args.param),
                            val=args.val, norm=args.norm, max_side=max_side, variants=args.variants,
-                           windows=args.windows, cache_dir=args.cache,
+                           windows=args.windows, synthetic=args.synthetic, cache_dir=args.cache,
                            progress=progress)
     else:
         if args.operator or args.param:

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from fastip.errors import InputError
-from fastip.train.data import downscale, load_images, photometric_variant, random_crops
+from fastip.train.data import NamedImage, downscale, load_images, photometric_variant, random_crops
 from fastip.train.loop import Progress, Task, TrainConfig, TrainResult, fit, stderr_progress
 from fastip.train.metrics import mean_metrics, to_uint8
+from fastip.train.synthetic import synthetic_images
 from fastip.train.targets import TargetCache
 
 RESOLUTIONS = (1.0, 0.75, 0.5)  # resolution randomisation: each image at these fractions of --max-side
@@ -92,12 +93,13 @@ def _batch_norm_form(model) -> dict:
 
 def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.PathLike, *,
               config: TrainConfig | None = None, params: dict[str, Any] | None = None, val: str | os.PathLike = "samples",
-              norm: str = "none", max_side: int = 320, variants: int = 0, windows: int = 0, cache_dir: str | os.PathLike | None = None,
+              norm: str = "none", max_side: int = 320, variants: int = 0, windows: int = 0, synthetic: int = 0, cache_dir: str | os.PathLike | None = None,
               progress: Progress = stderr_progress) -> TrainResult:
     """Train CAN `model` (e.g. can24) on operator `operator`; writes weights to `out` (+ .state.pt, .json).
 
     `variants` adds that many photometric variants (haze, then tone/colour changes) of every training image,
-    `windows` that many random windows of it (see windows_of).
+    `windows` that many random windows of it (see windows_of); `synthetic` adds that many dead-leaves images
+    (fastip.train.synthetic) to the training images.
     """
     import time
 
@@ -122,9 +124,10 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
         torch.set_num_threads(config.threads)
     cache = TargetCache(cache_dir)
     t0 = time.perf_counter()
-    if variants < 0 or windows < 0:
-        raise InputError(f"--variants and --windows must be >= 0, not {variants} and {windows}")
-    train_images = load_images(data)
+    if min(variants, windows, synthetic) < 0:
+        raise InputError(f"--variants, --windows and --synthetic must be >= 0, not {variants}, {windows}, {synthetic}")
+    train_images = load_images(data) + [NamedImage(f"dead_leaves_{i}", x)
+                                        for i, x in enumerate(synthetic_images(synthetic, max_side, config.seed))]
     train = _pairs(train_images, operator, params, cache, max_side, RESOLUTIONS, variants, windows)
     held = load_images(val, held_out=True)
     held_pairs = _pairs(held, operator, params, cache, max_side, (1.0,))
@@ -156,7 +159,7 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
                          evaluated_on=tuple(i.name for i in held),
                          params={"operator": operator, "operator_params": params, "norm": norm,
                                  "data": [i.name for i in train_images],
-                                 "max_side": max_side, "resolutions": list(RESOLUTIONS), "variants": variants, "windows": windows, "crop": config.crop,
+                                 "max_side": max_side, "resolutions": list(RESOLUTIONS), "variants": variants, "windows": windows, "synthetic": synthetic, "crop": config.crop,
                                  "batch": config.batch, "lr": config.lr, "lr_final": config.lr_final,
                                  "seed": config.seed, "threads": config.threads})
     result.write_json(out.with_name(f"{out.stem}.json"))

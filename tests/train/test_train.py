@@ -209,6 +209,20 @@ def test_windows_are_training_images_of_their_own(tmp_path, folder, blur_operato
     assert json.loads((tmp_path / "w.json").read_text())["params"]["windows"] == 3
 
 
+def test_synthetic_images_join_the_training_set(tmp_path, folder, blur_operator):
+    import json
+
+    lines = []
+    train_can("can24", "blur", folder, tmp_path / "w.pt", val=folder, max_side=64, synthetic=2, cache_dir=tmp_path / "c",
+              config=TrainConfig(steps=1, batch=1, crop=64, threads=1), progress=lines.append)
+    images = len(list(folder.iterdir()))
+    assert f"{(images + 2) * 3} training pairs" in lines[0]
+    params = json.loads((tmp_path / "w.json").read_text())["params"]
+    assert params["synthetic"] == 2 and params["data"][-2:] == ["dead_leaves_0", "dead_leaves_1"]
+    with pytest.raises(FastipError, match="--synthetic"):
+        train_can("can24", "blur", folder, tmp_path / "w.pt", synthetic=-1, progress=lambda _: None)
+
+
 def test_errors_are_fastip_errors(tmp_path):
     with pytest.raises(FastipError):
         train_can("can24", "blur", tmp_path / "missing", tmp_path / "w.pt", progress=lambda _: None)
