@@ -64,7 +64,7 @@ def synthetic_images(count: int, max_side: int, seed: int = 0) -> list[np.ndarra
     out = []
     for i in range(count):
         rng = np.random.default_rng((seed, i, 0xD1))
-        short = int(round(max_side * rng.uniform(0.66, 1.0)))
+        short = round(max_side * rng.uniform(0.66, 1.0))
         h, w = (max_side, short) if rng.random() < 0.5 else (short, max_side)
         out.append(dead_leaves(h, w, rng))
     return out
