@@ -40,7 +40,7 @@ CAN_VARIANTS = {"rtv": 1, "pencil": 1, "wls_tone": 0}  # default 2
 CAN_NORM = {"local_laplacian_style": "instance", "dehaze": "instance"}
 # Dead-leaves images added to the 9 photographs (fastip-train --synthetic). l0_smoothing overfit the photographs
 # (held-out 28.6 dB after 250 steps, 26.9 after 3,000); with 40 synthetic images it holds 29.0 at 2,000 steps.
-CAN_SYNTHETIC = {"l0_smoothing": 40, "local_laplacian_detail": 40}
+CAN_SYNTHETIC = {"l0_smoothing": 40, "local_laplacian_detail": 40, "rtv": 40}
 CAN_ARGS = ["--batch", "1", "--crop", "320", "--lr-final", "1e-5", "--max-side", "320"]
 SR_MODELS = {"espcn_x2": 4000, "fsrcnn_x2": 8000, "espcn_x4": 4000, "fsrcnn_x4": 8000}
 # Second pass (--extend): resume these runs with more steps; the cosine schedule restarts part-way up.
