@@ -93,8 +93,8 @@ def _batch_norm_form(model) -> dict:
 
 def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.PathLike, *,
               config: TrainConfig | None = None, params: dict[str, Any] | None = None, val: str | os.PathLike = "samples",
-              norm: str = "none", max_side: int = 320, variants: int = 0, windows: int = 0, synthetic: int = 0, cache_dir: str | os.PathLike | None = None,
-              progress: Progress = stderr_progress) -> TrainResult:
+              norm: str = "none", max_side: int = 320, variants: int = 0, windows: int = 0, synthetic: int = 0,
+              cache_dir: str | os.PathLike | None = None, progress: Progress = stderr_progress) -> TrainResult:
     """Train CAN `model` (e.g. can24) on operator `operator`; writes weights to `out` (+ .state.pt, .json).
 
     `variants` adds that many photometric variants (haze, then tone/colour changes) of every training image,
