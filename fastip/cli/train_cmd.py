@@ -7,6 +7,8 @@ import argparse
 EPILOG = """examples:
   fastip-train can24 --operator l0_smoothing --data samples --steps 3000 --threads 1 -o weights/can24_l0.pt
   fastip-train can32 --operator rof --param weight=0.1 --data images/ -o weights/can32_rof.pt --resume
+  fastip-train can24 --operator rtv --synthetic 40 --steps 6000 -o weights/can24_rtv.pt   # + 40 dead-leaves images
+  fastip-train can24 --operator dehaze --norm instance -o weights/can24_dehaze.pt         # whole-image statistics
   fastip-train fsrcnn_x2 --data images/ -o weights/fsrcnn_x2.pt
 
 --data samples trains on the bundled natural images; held-out metrics use grace_hopper and china
