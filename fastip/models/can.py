@@ -9,13 +9,11 @@ untrained network the identity map.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastip.models.checkpoint import load_into, load_state_dict
+from fastip.models.checkpoint import fit_state, read_weights
 from fastip.models.registry import get as _get_spec
 from fastip.models.registry import register_model
 from fastip.spec import ImageIO
@@ -149,21 +147,15 @@ class CAN(nn.Module):
         return nn.Sequential(*parts, last).eval()
 
 
-def weights_norm(weights: str | None, spec) -> str:
-    """The norm mode `weights` (a shipped name or a file) were saved in: `instance` CANs have no running statistics."""
-    if weights is None:
-        return "batch"
-    path = spec.weights[weights].path if weights in spec.weights else Path(weights)
-    if not path.is_file():
-        return "batch"  # load_into names the problem
-    return "batch" if any(k.endswith("running_mean") for k in load_state_dict(path)) else "instance"
-
-
 def _build(name: str, depth: int, width: int, weights: str | None, norm: str | None) -> CAN:
     spec = _get_spec(name)
-    weights = None if weights is None else str(weights)
-    model = CAN(depth=depth, width=width, norm=norm or weights_norm(weights, spec))
-    load_into(model, weights, spec)
+    read = None if weights is None else read_weights(weights, spec)
+    if norm is None:  # the norm the weights were saved in: instance-norm CANs have no running statistics
+        norm = "batch" if read is None or any(k.endswith("running_mean") for k in read[1]) else "instance"
+    model = CAN(depth=depth, width=width, norm=norm)
+    if read is not None:
+        path, state = read
+        fit_state(model, state, path, spec)
     return model.eval()
 
 

@@ -55,17 +55,27 @@ def save_state_dict(state: dict, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_into(module, weights: str | os.PathLike | None, spec) -> None:
-    """Load `weights` (a shipped weight name of `spec`, or a file path) into `module`, strictly."""
-    if weights is None:
-        return
+def read_weights(weights: str | os.PathLike, spec) -> tuple[Path, dict]:
+    """The file and state dict of `weights`: a shipped weight name of `spec`, or a file path."""
     weights = str(weights)
     path = Path(weights)
     if weights in spec.weights:
         path = spec.weights[weights].path
     elif not path.suffix:
         spec.find_weights(weights)  # raises with the list of shipped names
-    state = load_state_dict(path)
+    return path, load_state_dict(path)
+
+
+def fit_state(module, state: dict, path: Path, spec) -> None:
+    """Load `state` (read from `path`) into `module`, strictly."""
     missing, unexpected = module.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise BundleError(f"weights {path} do not fit {spec.name}: missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}")
+
+
+def load_into(module, weights: str | os.PathLike | None, spec) -> None:
+    """Load `weights` (a shipped weight name of `spec`, or a file path) into `module`, strictly."""
+    if weights is None:
+        return
+    path, state = read_weights(weights, spec)
+    fit_state(module, state, path, spec)
