@@ -126,8 +126,9 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
     t0 = time.perf_counter()
     if min(variants, windows, synthetic) < 0:
         raise InputError(f"--variants, --windows and --synthetic must be >= 0, not {variants}, {windows}, {synthetic}")
-    train_images = load_images(data) + [NamedImage(f"dead_leaves_{i}", x)
-                                        for i, x in enumerate(synthetic_images(synthetic, max_side, config.seed))]
+    photos = load_images(data)
+    train_images = photos + [NamedImage(f"dead_leaves_{i}", x)
+                             for i, x in enumerate(synthetic_images(synthetic, max_side, config.seed))]
     train = _pairs(train_images, operator, params, cache, max_side, RESOLUTIONS, variants, windows)
     held = load_images(val, held_out=True)
     held_pairs = _pairs(held, operator, params, cache, max_side, (1.0,))
@@ -158,7 +159,7 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
     result = TrainResult(out=out, model=model, steps=steps, seconds=round(seconds, 1), loss=loss, metrics=metrics,
                          evaluated_on=tuple(i.name for i in held),
                          params={"operator": operator, "operator_params": params, "norm": norm,
-                                 "data": [i.name for i in train_images],
+                                 "data": [i.name for i in photos],
                                  "max_side": max_side, "resolutions": list(RESOLUTIONS), "variants": variants, "windows": windows, "synthetic": synthetic, "crop": config.crop,
                                  "batch": config.batch, "lr": config.lr, "lr_final": config.lr_final,
                                  "seed": config.seed, "threads": config.threads})
