@@ -15,9 +15,6 @@ EPILOG = """examples:
 (or --val FOLDER). Checkpoints go to the -o file plus <stem>.state.pt; --resume continues from them.
 """
 
-# family -> (batch, crop, steps); SR crops are low-resolution pixels. CAN trains on whole images (crop None =
-# --max-side): in crops its deepest dilations (64, 128) see mostly zero padding, in whole images content.
-DEFAULTS = {"can": (1, None, 2000), "sr": (16, 32, 2000)}
 MAX_SIDE = {"can": 320, "sr": 640}
 
 
@@ -72,18 +69,16 @@ def run(args: argparse.Namespace) -> int:
     from fastip.cli.common import quiet
     from fastip.errors import InputError
     from fastip.train import TrainConfig, train_can, train_sr
-    from fastip.train.loop import stderr_progress
+    from fastip.train.loop import FAMILY_DEFAULTS, stderr_progress
 
     spec = models.get(args.model)
-    if spec.family not in DEFAULTS:
+    if spec.family not in FAMILY_DEFAULTS:
         raise InputError(f"{args.model} is a {spec.family} model; fastip-train trains can and sr models")
-    batch, crop, steps = DEFAULTS[spec.family]
     max_side = args.max_side or MAX_SIDE[spec.family]
-    crop = crop or max_side
-    pick = lambda value, default: default if value is None else value  # noqa: E731
-    config = TrainConfig(steps=pick(args.steps, steps), batch=pick(args.batch, batch), crop=pick(args.crop, crop), lr=args.lr,
-                         lr_final=args.lr_final, seed=args.seed, threads=args.threads,
-                         checkpoint_every=args.checkpoint_every, eval_every=args.eval_every, resume=args.resume)
+    config = TrainConfig.for_family(spec.family, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
+                                    lr_final=args.lr_final, seed=args.seed, threads=args.threads,
+                                    checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+                                    resume=args.resume)
     progress = quiet if args.quiet else stderr_progress
     if spec.family == "can":
         if not args.operator:

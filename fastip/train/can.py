@@ -107,8 +107,9 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
 
     from fastip import models
 
-    config = config or TrainConfig(batch=1, crop=max_side)  # whole images: see fastip.cli.train_cmd.DEFAULTS
+    config = config or TrainConfig.for_family("can")
     config.check()
+    crop = config.crop or max_side  # whole images unless asked: see fastip.train.loop.FAMILY_DEFAULTS
     spec = models.get(model)
     if spec.family != "can":
         raise InputError(f"{model} is a {spec.family} model; --operator training needs a CAN (can24, can32)")
@@ -140,7 +141,7 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
 
     def batch(step: int):
         rng = np.random.default_rng((config.seed, step))
-        x, y = random_crops(train, config.batch, config.crop, rng)
+        x, y = random_crops(train, config.batch, crop, rng)
         return torch.from_numpy(x), torch.from_numpy(y)
 
     def evaluate(net) -> dict[str, float]:
@@ -160,7 +161,7 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
                          evaluated_on=tuple(i.name for i in held),
                          params={"operator": operator, "operator_params": params, "norm": norm,
                                  "data": [i.name for i in photos],
-                                 "max_side": max_side, "resolutions": list(RESOLUTIONS), "variants": variants, "windows": windows, "synthetic": synthetic, "crop": config.crop,
+                                 "max_side": max_side, "resolutions": list(RESOLUTIONS), "variants": variants, "windows": windows, "synthetic": synthetic, "crop": crop,
                                  "batch": config.batch, "lr": config.lr, "lr_final": config.lr_final,
                                  "seed": config.seed, "threads": config.threads})
     result.write_json(out.with_name(f"{out.stem}.json"))

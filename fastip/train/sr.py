@@ -79,8 +79,10 @@ def train_sr(model: str, data: str | os.PathLike, out: str | os.PathLike, *, con
 
     from fastip import models
 
-    config = config or TrainConfig()
+    config = config or TrainConfig.for_family("sr")
     config.check()
+    if config.crop is None:
+        raise InputError("super-resolution trains on crops: give --crop (low-resolution pixels, e.g. 32)")
     spec = models.get(model)
     if spec.family != "sr":
         raise InputError(f"{model} is a {spec.family} model, not super-resolution; CAN models need --operator")

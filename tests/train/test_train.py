@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("torch")
 
 from fastip.cli.train_cmd import main  # noqa: E402
-from fastip.errors import FastipError  # noqa: E402
+from fastip.errors import FastipError, InputError  # noqa: E402
 from fastip.images import write_image  # noqa: E402
 from fastip.models.checkpoint import load_state_dict  # noqa: E402
 from fastip.train import TrainConfig, train_can, train_sr  # noqa: E402
@@ -183,6 +183,13 @@ def test_cli_trains_can_on_whole_images_by_default(tmp_path, folder, blur_operat
                  "--max-side", "64", "--threads", "1", "--cache", str(tmp_path / "c"), "-o", str(tmp_path / "w.pt"), "-q"]) == 0
     params = json.loads((tmp_path / "w.json").read_text())["params"]
     assert (params["batch"], params["crop"]) == (1, 64)
+    # the library call takes the same defaults from TrainConfig; SR has no whole-image mode and asks for a crop
+    train_can("can24", "blur", folder, tmp_path / "lib.pt", config=TrainConfig(steps=1, threads=1), val=folder,
+              max_side=48, cache_dir=tmp_path / "c", progress=lambda line: None)
+    params = json.loads((tmp_path / "lib.json").read_text())["params"]
+    assert (params["batch"], params["crop"]) == (1, 48)
+    with pytest.raises(InputError, match="give --crop"):
+        train_sr("espcn_x2", folder, tmp_path / "sr.pt", config=TrainConfig(steps=1, threads=1), val=folder)
 
 
 def test_windows_are_training_images_of_their_own(tmp_path, folder, blur_operator, astronaut):
