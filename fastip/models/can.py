@@ -147,12 +147,15 @@ class CAN(nn.Module):
         return nn.Sequential(*parts, last).eval()
 
 
+def saved_norm(state: dict | None) -> str:
+    """The norm a CAN state dict was saved in (batch without one): instance-norm CANs have no running statistics."""
+    return "batch" if state is None or any(k.endswith("running_mean") for k in state) else "instance"
+
+
 def _build(name: str, depth: int, width: int, weights: str | None, norm: str | None) -> CAN:
     spec = _get_spec(name)
     read = None if weights is None else read_weights(weights, spec)
-    if norm is None:  # the norm the weights were saved in: instance-norm CANs have no running statistics
-        norm = "batch" if read is None or any(k.endswith("running_mean") for k in read[1]) else "instance"
-    model = CAN(depth=depth, width=width, norm=norm)
+    model = CAN(depth=depth, width=width, norm=norm or saved_norm(read and read[1]))
     if read is not None:
         path, state = read
         fit_state(model, state, path, spec)

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from fastip.errors import InputError
-from fastip.models.can import CAN, CAN_IO
-from fastip.models.checkpoint import load_state_dict
+from fastip.models.can import CAN, CAN_IO, saved_norm
+from fastip.models.checkpoint import fit_state, load_state_dict
 from fastip.models.registry import get as _get_spec
 from fastip.models.registry import register_model
 
@@ -99,6 +99,11 @@ class FastCAN(nn.Module):
         low = F.avg_pool2d(padded, self.factor, stride=self.factor)
         return self.upsample(low, self.can(low), padded)[..., :h, :w]  # one crop, at the very end
 
+    @property
+    def norm_mode(self) -> str:
+        """The inner CAN's norm (recorded by the export: instance norms do not tile)."""
+        return self.can.norm_mode
+
     def fuse(self) -> "FastCAN":
         """Deploy form: the inner CAN's norms folded; the guided upsampling has nothing to fold."""
         fuse = getattr(self.can, "fuse", None)
@@ -156,10 +161,9 @@ def finetune(model: FastCAN, pairs: Sequence[tuple[np.ndarray, np.ndarray]], *, 
     return model.eval()
 
 
-def load_fast_weights(model: FastCAN, weights: str | os.PathLike | None, name: str, base: str) -> None:
-    """Load weights by the fast model's own shipped names, the base CAN's names, or a file of either layout."""
-    if weights is None:
-        return
+def read_fast_weights(weights: str | os.PathLike, name: str, base: str) -> tuple[str, dict]:
+    """The file and inner-CAN state dict of `weights`: the fast model's own shipped names, the base CAN's names,
+    or a file of either layout."""
     own, base_spec = _get_spec(name), _get_spec(base)
     text = str(weights)
     if text in own.weights:
@@ -172,14 +176,8 @@ def load_fast_weights(model: FastCAN, weights: str | os.PathLike | None, name: s
         shipped = sorted({*own.weights, *base_spec.weights})
         raise InputError(f"model {name!r} (fast {base}) has no weights named {text!r}; shipped: "
                          f"{', '.join(shipped) or 'none'}; or give a .pt/.safetensors path")
-    state = load_state_dict(path)
     # a fast model's state dict is the CAN's under "can."; a base CAN checkpoint fits as is
-    state = {k.removeprefix("can."): v for k, v in state.items()}
-    missing, unexpected = model.can.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        from fastip.errors import BundleError
-
-        raise BundleError(f"weights {path} do not fit {name}: missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}")
+    return str(path), {k.removeprefix("can."): v for k, v in load_state_dict(path).items()}
 
 
 _BASES = {"can24": (9, 24), "can32": (10, 32)}
@@ -189,10 +187,13 @@ def _register(base: str, factor: int) -> None:
     name = f"{base}_fast{factor}"
     depth, width = _BASES[base]
 
-    def builder(*, weights: str | None = None, norm: str = "batch", radius: int = RADIUS, eps: float = EPS) -> FastCAN:
-        model = FastCAN(CAN(depth=depth, width=width, norm=norm), factor, radius=radius, eps=eps)
-        load_fast_weights(model, weights, name, base)
-        return model.eval()
+    def builder(*, weights: str | None = None, norm: str | None = None, radius: int = RADIUS,
+                eps: float = EPS) -> FastCAN:
+        read = None if weights is None else read_fast_weights(weights, name, base)
+        can = CAN(depth=depth, width=width, norm=norm or saved_norm(read and read[1]))  # the weights' norm
+        if read is not None:
+            fit_state(can, read[1], read[0], _get_spec(name))
+        return FastCAN(can, factor, radius=radius, eps=eps).eval()
 
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = f"{base.upper()} at 1/{factor} resolution with fast guided upsampling."

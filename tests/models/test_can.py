@@ -80,6 +80,12 @@ def test_weights_choose_the_norm_they_were_saved_in(tmp_path, astronaut):
             assert torch.allclose(net(x), source.module.eval()(x), atol=1e-6)
     with pytest.raises(Exception, match="do not fit"):
         models.get("can24").build(weights=str(tmp_path / "instance.safetensors"), norm="batch")
+    # fast mode builds its inner CAN the same way: the instance base runs on the pooled image
+    fast = models.get("can24_fast2").build(weights=str(tmp_path / "instance.safetensors"))
+    assert fast.norm_mode == "instance"
+    base = models.get("can24").build(weights=str(tmp_path / "instance.safetensors"))
+    with torch.no_grad():
+        assert torch.allclose(fast.can(x), base(x), atol=1e-6)
 
 
 def test_batch_norm_training_updates_running_stats():
