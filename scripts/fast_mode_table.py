@@ -164,8 +164,11 @@ def finetune(args: argparse.Namespace) -> list[dict]:
     for op in args.operators.split(","):
         inputs = [downscale(image.pixels, args.max_side) for image in load_images("samples")]
         pairs = [(x, cache.target(x, op, {})) for x in inputs]
+        weights = args.weights.format(op=op)
+        if weights in models.get(args.base).weights:  # the base CAN's, not an earlier fine-tune shipped under that name
+            weights = str(models.get(args.base).weights[weights].path)
         for f in (int(f) for f in args.factors.split(",")):
-            model = models.get(f"{args.base}_fast{f}").build(weights=args.weights.format(op=op))
+            model = models.get(f"{args.base}_fast{f}").build(weights=weights)
             t0 = time.perf_counter()
             finetune_fast(model, pairs, steps=args.steps, crop=args.crop, batch=args.batch,
                           progress=lambda m: print(m, file=sys.stderr, flush=True))
