@@ -85,8 +85,11 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, data: Any) -> "Manifest":
-        """Build a Manifest from parsed JSON, raising BundleError on anything malformed."""
+        """Build a Manifest from parsed JSON, raising BundleError on anything malformed.
+
+        Non-finite numbers become null here, as `to_json` writes them, so a manifest reads back as it was built."""
         _check_schema(data)
+        data = _finite(data)
         try:
             return cls(
                 schema_version=data["schema_version"],
@@ -109,8 +112,11 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> "Manifest":
+        def refuse(constant: str) -> None:
+            raise BundleError(f"manifest is not valid JSON: {constant} is not a JSON number (write null)")
+
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=refuse)
         except json.JSONDecodeError as exc:
             raise BundleError(f"manifest is not valid JSON: {exc}") from exc
         return cls.from_dict(data)

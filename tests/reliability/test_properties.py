@@ -62,3 +62,15 @@ def test_post_processing_always_gives_valid_pixels(values):
     tensor = np.asarray(values[: 3 * n], np.float32).reshape(1, 3, 1, n)
     image = to_image(tensor, ImageIO())
     assert image.dtype == np.uint8 and image.shape == (1, n, 3)
+
+
+def test_manifest_with_non_json_numbers_is_refused_and_non_finite_values_read_back_as_written():
+    """Python's json reads NaN/Infinity, which C++ readers reject; a manifest built with inf reads back as null."""
+    import pytest
+
+    text = json.dumps(VALID).replace('"files"', '"calibration": {"scale": Infinity}, "files"')
+    with pytest.raises(BundleError, match="Infinity is not a JSON number"):
+        Manifest.from_json(text)
+    manifest = Manifest.from_dict({**VALID, "calibration": {"scale": float("inf")}})
+    assert manifest.calibration == {"scale": None}
+    assert Manifest.from_json(manifest.to_json()).to_dict() == manifest.to_dict()
