@@ -25,6 +25,10 @@ _SAMPLES = {
     "china": ("sklearn", "datasets/images/china.jpg"),
     "flower": ("sklearn", "datasets/images/flower.jpg"),
 }
+# Greyscale photographs in scikit-image (read as RGB with equal channels): extra training content for
+# operators that act on lightness or structure; not in sample_names(), which lists the colour photographs.
+_GREY_SAMPLES = {name: ("skimage", f"data/{name}.png")
+                 for name in ("camera", "coins", "moon", "page", "brick", "grass", "gravel", "clock_motion")}
 
 
 def sample_names() -> list[str]:
@@ -35,9 +39,10 @@ def sample_names() -> list[str]:
 def _sample_path(name: str, *, strict: bool = True) -> Path | None:
     import importlib.util
 
-    if name not in _SAMPLES:
-        raise InputError(f"unknown sample image {name!r}; choose from {', '.join(_SAMPLES)}")
-    package, rel = _SAMPLES[name]
+    known = {**_SAMPLES, **_GREY_SAMPLES}
+    if name not in known:
+        raise InputError(f"unknown sample image {name!r}; choose from {', '.join(known)}")
+    package, rel = known[name]
     spec = importlib.util.find_spec(package)
     path = Path(spec.origin).parent / rel if spec and spec.origin else None
     if path is None or not path.is_file():

@@ -37,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--operator", help="CAN only: the operator to approximate (see `fastip operators`)")
     parser.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE",
                         help="CAN only: an operator parameter (repeatable), JSON values")
-    parser.add_argument("--data", default="samples", help="folder of training images, or `samples` (default)")
+    parser.add_argument("--data", default="samples", help="folder of training images, `samples` (default: 9 colour photographs) or `samples+grey` (+ 8 greyscale ones)")
     parser.add_argument("--val", default="samples", help="folder of held-out images, or `samples`: grace_hopper, china")
     parser.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
     parser.add_argument("--batch", type=int, help="crops per step (default 1 for CAN, 16 for SR)")

@@ -16,6 +16,9 @@ SAMPLES = "samples"
 TRAIN_SAMPLES = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
                  "retina", "motorcycle", "flower")
 HELD_OUT = ("grace_hopper", "china")
+# `samples+grey`: the training samples and scikit-image's 8 greyscale photographs (fastip.images._GREY_SAMPLES).
+SAMPLES_GREY = "samples+grey"
+GREY_SAMPLES = ("camera", "coins", "moon", "page", "brick", "grass", "gravel", "clock_motion")
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,12 @@ def _sample_images(names: tuple[str, ...]) -> list[NamedImage]:
 
 
 def load_images(data: str | os.PathLike, *, held_out: bool = False) -> list[NamedImage]:
-    """Images of `data` (a folder, or `samples` = the bundled training or held-out split)."""
-    if str(data) == SAMPLES:
-        return _sample_images(HELD_OUT if held_out else TRAIN_SAMPLES)
+    """Images of `data` (a folder, `samples` = the bundled training or held-out split, or `samples+grey` = the
+    training split and 8 greyscale photographs, with the same held-out split)."""
+    if str(data) in (SAMPLES, SAMPLES_GREY):
+        if held_out:
+            return _sample_images(HELD_OUT)
+        return _sample_images(TRAIN_SAMPLES + (GREY_SAMPLES if str(data) == SAMPLES_GREY else ()))
     return _folder_images(Path(data))
 
 

@@ -296,3 +296,17 @@ def test_shipped_rof_weight_reproduces_its_recorded_metrics(tmp_path):
     entry = remeasure("can24", "rof", weights_dir=tmp_path / "w", cache_dir=tmp_path / "cache")
     assert entry["metrics"]["psnr"] == pytest.approx(recorded.metrics["psnr"], abs=0.01)
     assert entry["metrics"]["ssim"] == pytest.approx(recorded.metrics["ssim"], abs=1e-4)
+
+
+def test_samples_plus_grey_adds_greyscale_photographs_and_keeps_the_held_out_pair():
+    pytest.importorskip("skimage")
+    from fastip.images import sample_names
+    from fastip.train.data import GREY_SAMPLES, HELD_OUT, TRAIN_SAMPLES, load_images
+
+    grey = load_images("samples+grey")
+    assert [i.name for i in grey] == [*TRAIN_SAMPLES, *GREY_SAMPLES]
+    for image in grey[len(TRAIN_SAMPLES):]:
+        assert image.pixels.ndim == 3 and image.pixels.shape[2] == 3 and min(image.pixels.shape[:2]) >= 190
+        assert (image.pixels[..., 0] == image.pixels[..., 2]).all() and image.pixels.std() > 10
+    assert [i.name for i in load_images("samples+grey", held_out=True)] == list(HELD_OUT)
+    assert not set(GREY_SAMPLES) & set(sample_names())  # calibration and the CLI's sample list stay colour
