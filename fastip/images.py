@@ -27,8 +27,8 @@ _SAMPLES = {
 }
 # Greyscale photographs in scikit-image (read as RGB with equal channels): extra training content for
 # operators that act on lightness or structure; not in sample_names(), which lists the colour photographs.
-_GREY_SAMPLES = {name: ("skimage", f"data/{name}.png")
-                 for name in ("camera", "coins", "moon", "page", "brick", "grass", "gravel", "clock_motion")}
+GREY_SAMPLES = ("camera", "coins", "moon", "page", "brick", "grass", "gravel", "clock_motion")
+_ALL_SAMPLES = {**_SAMPLES, **{name: ("skimage", f"data/{name}.png") for name in GREY_SAMPLES}}
 
 
 def sample_names() -> list[str]:
@@ -39,10 +39,9 @@ def sample_names() -> list[str]:
 def _sample_path(name: str, *, strict: bool = True) -> Path | None:
     import importlib.util
 
-    known = {**_SAMPLES, **_GREY_SAMPLES}
-    if name not in known:
-        raise InputError(f"unknown sample image {name!r}; choose from {', '.join(known)}")
-    package, rel = known[name]
+    if name not in _ALL_SAMPLES:
+        raise InputError(f"unknown sample image {name!r}; choose from {', '.join(_ALL_SAMPLES)}")
+    package, rel = _ALL_SAMPLES[name]
     spec = importlib.util.find_spec(package)
     path = Path(spec.origin).parent / rel if spec and spec.origin else None
     if path is None or not path.is_file():

@@ -9,16 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from fastip.errors import InputError
-from fastip.images import IMAGE_SUFFIXES, read_image, sample_image
+from fastip.images import GREY_SAMPLES, IMAGE_SUFFIXES, read_image, sample_image
 
 SAMPLES = "samples"
 # The bundled natural images split once: training never sees the held-out pair.
 TRAIN_SAMPLES = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
                  "retina", "motorcycle", "flower")
 HELD_OUT = ("grace_hopper", "china")
-# `samples+grey`: the training samples and scikit-image's 8 greyscale photographs (fastip.images._GREY_SAMPLES).
-SAMPLES_GREY = "samples+grey"
-GREY_SAMPLES = ("camera", "coins", "moon", "page", "brick", "grass", "gravel", "clock_motion")
+SAMPLES_GREY = "samples+grey"  # the training samples and scikit-image's 8 greyscale photographs (GREY_SAMPLES)
 
 
 @dataclass(frozen=True)
