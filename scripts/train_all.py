@@ -51,28 +51,30 @@ CAN_SYNTHETIC = {"l0_smoothing": 40, "local_laplacian_detail": 40, "rtv": 40, "l
 CAN_DATA = {"rtv": "samples+grey"}
 CAN_ARGS = ["--batch", "1", "--crop", "320", "--lr-final", "1e-5", "--max-side", "320"]
 SR_MODELS = {"espcn_x2": 4000, "fsrcnn_x2": 8000, "espcn_x4": 4000, "fsrcnn_x4": 8000}
-# Second pass (--extend): resume these runs with more steps; the cosine schedule restarts part-way up.
-# style: 25.74 dB after 3,000 steps, 26.77 after 9,000; wls_tone: 31.66 after 4,000, 32.50 after 8,000;
-# dehaze: 23.13 after 3,000, 23.69 after 6,000.
-EXTEND = {"fsrcnn_x4": 16000, "local_laplacian_style": 9000, "wls_tone": 8000, "dehaze": 6000}
+# Later passes (--extend): resume these runs with more steps, one pass per count; the cosine schedule
+# restarts part-way up each time. style: 25.74 dB after 3,000 steps, 26.77 after 9,000; wls_tone: 31.66
+# after 4,000, 32.50 after 8,000; dehaze: 23.13 after 3,000, 23.69 after 6,000, 24.50 after 9,000.
+EXTEND = {"fsrcnn_x4": (16000,), "local_laplacian_style": (9000,), "wls_tone": (8000,), "dehaze": (6000, 9000)}
 SR_ARGS = ["--batch", "16", "--lr", "1e-3", "--lr-final", "1e-5", "--max-side", "640"]
 SR_NAME = "samples"
 
 
-def command(job: str, work: Path, cache: Path, extend: bool = False) -> list[str]:
-    """The fastip-train command line of one job (with --extend: its second, longer pass)."""
-    more = ["--steps", str(EXTEND[job])] if extend and job in EXTEND else []
+def commands(job: str, work: Path, cache: Path, extend: bool = False) -> list[list[str]]:
+    """The fastip-train command lines of one job, run one after another (with --extend: its later passes)."""
+    passes = [["--steps", str(steps)] for steps in EXTEND.get(job, ())] if extend else [[]]
     base = [sys.executable, "-c", "import sys; from fastip.cli.train_cmd import main; sys.exit(main())"]
     common = ["--threads", "1", "--resume", "--eval-every", "250", "--checkpoint-every", "250",
               "-o", str(work / f"{job.replace(':', '_')}.pt")]
     if job in SR_MODELS:
         crop = "24" if job.endswith("_x4") else "32"
-        return [*base, job, *SR_ARGS, "--steps", str(SR_MODELS[job]), "--crop", crop, "--data", "samples", *common, *more]
-    model, _, job = job.rpartition(":")  # "can32:l0_smoothing" trains another CAN size
-    return [*base, model or CAN_MODEL, "--operator", job, "--lr", "1e-3", "--steps", str(CAN_STEPS.get(job, 6000)), *CAN_ARGS,
-            "--variants", str(CAN_VARIANTS.get(job, 2)), "--norm", CAN_NORM.get(job, "none"),
-            "--synthetic", str(CAN_SYNTHETIC.get(job, 0)), "--data", CAN_DATA.get(job, "samples"), "--cache", str(cache),
-            *common, *more]
+        first = [*base, job, *SR_ARGS, "--steps", str(SR_MODELS[job]), "--crop", crop, "--data", "samples", *common]
+    else:
+        model, _, op = job.rpartition(":")  # "can32:l0_smoothing" trains another CAN size
+        first = [*base, model or CAN_MODEL, "--operator", op, "--lr", "1e-3", "--steps", str(CAN_STEPS.get(op, 6000)),
+                 *CAN_ARGS, "--variants", str(CAN_VARIANTS.get(op, 2)), "--norm", CAN_NORM.get(op, "none"),
+                 "--synthetic", str(CAN_SYNTHETIC.get(op, 0)), "--data", CAN_DATA.get(op, "samples"),
+                 "--cache", str(cache), *common]
+    return [first + more for more in passes]
 
 
 def publish(job: str, work: Path) -> None:
@@ -170,7 +172,7 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/fastip-train/cache"), help="operator target cache")
     parser.add_argument("--workers", type=int, default=2, help="jobs at once")
     parser.add_argument("--publish-only", action="store_true")
-    parser.add_argument("--extend", action="store_true", help=f"resume finished runs with more steps: {EXTEND}")
+    parser.add_argument("--extend", action="store_true", help=f"resume finished runs with more steps, a pass per count: {EXTEND}")
     parser.add_argument("--time-1080p", action="store_true", help="time the given operators against the exported CAN")
     parser.add_argument("--remeasure", action="store_true", help="re-measure the shipped full-resolution CAN weights")
     parser.add_argument("--table", action="store_true", help="print the shipped CAN weights as a Markdown table")
@@ -185,18 +187,23 @@ def main() -> int:
         time_1080p([j for j in jobs if j in CAN_OPERATORS], args.work)
         return 0
     if not args.publish_only:
-        pending, running = list(jobs), {}
+        pending = [(job, commands(job, args.work, args.cache, args.extend)) for job in jobs]
+        pending, running = [(job, runs) for job, runs in pending if runs], {}
         while pending or running:
             while pending and len(running) < args.workers:
-                job = pending.pop(0)
+                job, runs = pending.pop(0)
                 log = open(args.work / f"{job.replace(':', '_')}.log", "a")
-                running[job] = (subprocess.Popen(command(job, args.work, args.cache, args.extend), stdout=log, stderr=log), log)
+                running[job] = (subprocess.Popen(runs[0], stdout=log, stderr=log), log, runs[1:])
             time.sleep(5)
-            for job, (proc, log) in list(running.items()):
-                if proc.poll() is not None:
+            for job, (proc, log, rest) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                print(f"{job}: exit {proc.returncode}", file=sys.stderr)
+                if rest and proc.returncode == 0:
+                    running[job] = (subprocess.Popen(rest[0], stdout=log, stderr=log), log, rest[1:])
+                else:
                     log.close()
                     del running[job]
-                    print(f"{job}: exit {proc.returncode}", file=sys.stderr)
     for job in jobs:
         publish(job, args.work)
     return 0
