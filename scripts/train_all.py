@@ -56,7 +56,8 @@ SR_MODELS = {"espcn_x2": 4000, "fsrcnn_x2": 8000, "espcn_x4": 4000, "fsrcnn_x4":
 # restarts part-way up each time. style: 25.74 dB after 3,000 steps, 26.77 after 9,000; wls_tone: 31.66
 # after 4,000, 32.50 after 8,000; dehaze: 23.13 after 3,000, 23.69 after 6,000, 24.50 after 9,000, 24.58
 # after 12,000.
-EXTEND = {"fsrcnn_x4": (16000,), "local_laplacian_style": (9000,), "wls_tone": (8000,), "dehaze": (6000, 9000, 12000)}
+EXTEND = {"fsrcnn_x4": (16000,), "local_laplacian_style": (9000,), "wls_tone": (8000,), "dehaze": (6000, 9000, 12000),
+          "can32:local_laplacian_style": (13000,)}
 SR_ARGS = ["--batch", "16", "--lr", "1e-3", "--lr-final", "1e-5", "--max-side", "640"]
 SR_NAME = "samples"
 
