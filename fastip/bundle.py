@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastip.errors import BundleError
 from fastip.manifest import Manifest
+from fastip.members import read_member, verify_member
 
 MANIFEST = "fastip.json"
 
@@ -38,29 +39,32 @@ class Bundle:
         if not root.is_dir():
             raise BundleError(f"bundle not found: {root} is not a directory; create one with `fastip-export`")
         manifest_path = root / MANIFEST
-        if not manifest_path.is_file():
+        if not manifest_path.exists() and not manifest_path.is_symlink():
             raise BundleError(f"{root} is not a fastip bundle: it has no {MANIFEST}")
         try:
-            text = manifest_path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = read_member(root, MANIFEST, None).decode("utf-8")
+        except UnicodeDecodeError as exc:
             raise BundleError(f"cannot read {manifest_path}: {exc}") from exc
         manifest = Manifest.from_json(text)
         for role, name in manifest.artifacts.items():
-            if name not in manifest.files:
-                raise BundleError(f"malformed manifest: artifact {role!r} ({name}) has no sha256 in 'files'")
+            for needed in (name, *companions(name)):
+                if needed not in manifest.files:
+                    raise BundleError(f"malformed manifest: artifact {role!r} reads {needed}, which has no sha256 in 'files'")
         bundle = cls(root, manifest)
         if verify:
             bundle.verify()
         return bundle
 
     def verify(self) -> None:
-        """Raise BundleError naming the first file that is missing or whose sha256 differs."""
+        """Raise BundleError naming the first file that is missing, linked, or whose sha256 differs."""
         for name, expected in self.manifest.files.items():
-            path = self.root / name
-            if not path.is_file():
-                raise BundleError(f"bundle {self.root} is missing {name}; re-export it")
-            if sha256_file(path) != expected:
-                raise BundleError(f"bundle file {path} does not match its sha256 in {MANIFEST}: it was modified or corrupted; re-export it")
+            verify_member(self.root, name, expected)
+
+    def read(self, name: str) -> bytes:
+        """A listed member's bytes, read once and checked against its sha256: what a runtime should load."""
+        if name not in self.manifest.files:
+            raise BundleError(f"bundle {self.root}: {name!r} is not listed with a sha256 in {MANIFEST}; refusing to read it")
+        return read_member(self.root, name, self.manifest.files[name])
 
     def path(self, role: str) -> Path:
         """Path of the artifact with this role, e.g. 'onnx' or 'openvino'."""
@@ -173,13 +177,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def companions(name: str) -> tuple[str, ...]:
+    """Files an artifact is read with (OpenVINO's .bin beside its .xml); ONNX external data is found in the graph."""
+    return (name[:-4] + ".bin",) if name.endswith(".xml") else ()
+
+
 def _companions(root: Path, manifest: Manifest) -> set[str]:
-    """Files an artifact needs beside itself (OpenVINO's .bin next to its .xml)."""
-    extra = set()
-    for name in manifest.artifacts.values():
-        if name.endswith(".xml") and (root / (name[:-4] + ".bin")).is_file():
-            extra.add(name[:-4] + ".bin")
-    return extra
+    """The companions present beside the artifacts being committed."""
+    return {c for name in manifest.artifacts.values() for c in companions(name) if (root / c).is_file()}
 
 
 def _umask() -> int:

@@ -171,5 +171,6 @@ def _check_schema(data: Any) -> None:
 
 def _check_member_name(name: Any) -> None:
     """Bundle members are plain file names: no directories, no traversal."""
-    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
-        raise BundleError(f"malformed manifest: {name!r} is not a plain file name inside the bundle")
+    from fastip.members import check_member_name
+
+    check_member_name(name)

@@ -17,7 +17,7 @@ times its own area; use tiles of 1024 px or more for CAN32 (2.25x), or fast mode
 activations rarely need tiling. Models with instance normalisation normalise each tile with its own
 statistics, so no halo makes them tile-invariant: they are refused.
 The radius comes from manifest.extra["receptive_field"] when an exporter recorded it, else from the
-registry model rebuilt without weights (or the bundle's PyTorch weights for imported models).
+registry model rebuilt without weights (an imported model only from code the caller names or trusts).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -100,20 +100,21 @@ def registry_receptive_field(model: str, **build_kwargs: Any) -> ReceptiveField:
     return receptive_field(models.get(model).build(weights=None, **build_kwargs))
 
 
-def bundle_receptive_field(bundle) -> ReceptiveField:
-    """A bundle's receptive field: manifest.extra["receptive_field"] if recorded, else from its PyTorch model."""
+def bundle_receptive_field(bundle, *, builder: Callable[[], Any] | str | None = None,
+                           trust_code: bool = False) -> ReceptiveField:
+    """A bundle's receptive field: manifest.extra["receptive_field"] if recorded, else from its model's layers.
+
+    The model is built as `runtimes.open(..., backend="torch")` builds it: registry models only, unless the
+    caller passes `builder` or `trust_code=True`.
+    """
     from fastip.bundle import Bundle
+    from fastip.export.source import untrained_module
 
     bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
     recorded = bundle.manifest.extra.get("receptive_field")
     if recorded:
         return ReceptiveField.from_dict(recorded)
-    source = bundle.manifest.source
-    if source.get("kind") == "registry" and source.get("builder"):
-        return registry_receptive_field(source["builder"], **source.get("kwargs", {}))
-    from fastip.export.source import rebuild_module
-
-    return receptive_field(rebuild_module(bundle))
+    return receptive_field(untrained_module(bundle, builder=builder, trust_code=trust_code))
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -152,6 +153,7 @@ class TiledPipeline:
 
     @classmethod
     def open(cls, bundle: str | os.PathLike, backend: str = "ort", *, tile: int = TILE, halo: int | None = None,
+             builder: Callable[[], Any] | str | None = None, trust_code: bool = False,
              **options: Any) -> "TiledPipeline":
         """Open a bundle for tiled inference; the halo defaults to the model's receptive field."""
         from fastip import runtimes
@@ -160,8 +162,8 @@ class TiledPipeline:
         loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
         if loaded.manifest.io.output != "image":
             raise InputError(f"{loaded.root} is a {loaded.manifest.io.output} model; tiling needs image output")
-        field = bundle_receptive_field(loaded) if halo is None else None
-        session = runtimes.open(loaded, backend, **options)
+        field = bundle_receptive_field(loaded, builder=builder, trust_code=trust_code) if halo is None else None
+        session = runtimes.open(loaded, backend, builder=builder, trust_code=trust_code, **options)
         return cls(session, loaded.manifest.io, tile, halo, field=field)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:

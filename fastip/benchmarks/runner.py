@@ -35,6 +35,7 @@ class Plan:
     operator: str | None = None
     images: str | None = None
     overhead: bool = True
+    trust_code: bool = False  # torch backend: import the module a custom bundle's manifest names
 
     def check(self) -> None:
         from fastip.export import PRECISIONS
@@ -192,7 +193,7 @@ class _Run:
         outputs = [str(self.tmp / f"out-{backend}-{precision}-{size[0]}x{size[1]}-{threads}-{i}.npy") for i in range(len(inputs))]
         spec = {"kind": "model", "bundle": str(bundle.root), "backend": backend, "precision": precision,
                 "threads": threads, "hint": plan.hint, "budget": vars(plan.budget), "timed": timed, "images": inputs,
-                "outputs": outputs,
+                "outputs": outputs, "trust_code": plan.trust_code,
                 "overhead_runs": max(3, plan.budget.min_runs) if overhead else 0}
         try:
             reply = run_worker(spec, threads=threads)
@@ -253,7 +254,12 @@ class _Run:
             m = io.size_multiple
             w, h = size[0] + (-size[0] % m), size[1] + (-size[1] % m)
         try:
-            count = count_macs(bundle.path("onnx"), (1, bundle.manifest.inputs[0].channels or 3, h, w))
+            import onnx
+
+            from fastip.runtimes.external_data import verified_onnx
+
+            model = onnx.load_from_string(verified_onnx(bundle, bundle.manifest.artifacts["onnx"]))
+            count = count_macs(model, (1, bundle.manifest.inputs[0].channels or 3, h, w))
         except Exception:  # FLOPs are a bonus column: an unusual graph must not cost the row
             return None
         return float(count.flops) if count.complete else None

@@ -86,7 +86,7 @@ def run_model(spec: dict[str, Any]) -> dict[str, Any]:
     io = bundle.manifest.io
     t0 = time.perf_counter()
     session = runtimes.open(bundle, spec["backend"], precision=spec["precision"], threads=spec.get("threads"),
-                            hint=spec.get("hint", "latency"))
+                            hint=spec.get("hint", "latency"), trust_code=bool(spec.get("trust_code")))
     if io.output == "detections":
         from fastip.detection.pipeline import FacePipeline
 

@@ -33,6 +33,8 @@ def _threads(text: str) -> tuple[int | None, ...]:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the benchmark arguments to `parser`."""
+    from fastip.cli.common import add_trust_code
+
     parser.add_argument("target", nargs="?", help="a registered model (exported to a temporary bundle) or a bundle directory")
     parser.add_argument("--backends", default="ort,openvino", help="comma list of torch, ort, openvino, trt (default: ort,openvino)")
     parser.add_argument("--precisions", default="fp32", help="comma list of fp32, fp16, int8 (default: fp32)")
@@ -51,6 +53,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"),
                         help="compare two results.json files instead of measuring; exit 1 when a row regressed")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    add_trust_code(parser)
     parser.set_defaults(func=run)
 
 
@@ -77,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     plan = Plan(target=args.target, backends=tuple(_list(args.backends)), precisions=tuple(_list(args.precisions)),
                 sizes=tuple(parse_size(s) for s in _list(args.sizes)), threads=_threads(args.threads), hint=args.hint,
                 budget=Budget(warmup=args.warmup, min_runs=args.min_runs, min_time=args.min_time),
-                weights=args.weights, operator=args.operator, images=args.images, overhead=args.overhead)
+                weights=args.weights, operator=args.operator, images=args.images, overhead=args.overhead,
+                trust_code=args.trust_code)
     progress = None if args.quiet else Progress(0)
     try:
         report = run_plan(plan, progress=progress)

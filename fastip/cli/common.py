@@ -26,5 +26,12 @@ def run_main(build: Callable[[], argparse.ArgumentParser], argv: Sequence[str] |
         return 130
 
 
+def add_trust_code(parser: argparse.ArgumentParser) -> None:
+    """The opt-in that lets a command import the module a bundle's manifest names (torch backend, tiling)."""
+    parser.add_argument("--trust-code", action="store_true",
+                        help="for a bundle exported from your own module: import the module its manifest names "
+                             "(runs that code; only for bundles from people you trust)")
+
+
 def quiet(_: str) -> None:
     """A progress callback that prints nothing."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 def add_parser(subparsers) -> None:
     """Add the `detect` subcommand."""
+    from fastip.cli.common import add_trust_code
     from fastip.runtimes import BACKENDS
 
     p = subparsers.add_parser("detect", help="detect faces with a detector bundle (e.g. blazeface_front)")
@@ -22,6 +23,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--score-threshold", type=float, help="minimum face score in [0, 1] (default: the manifest's)")
     p.add_argument("--iou-threshold", type=float, help="NMS overlap in [0, 1] above which boxes merge (default: the manifest's)")
     p.add_argument("--max-faces", type=int, help="keep at most this many faces, best first")
+    add_trust_code(p)
     p.set_defaults(func=handler)
 
 
@@ -32,7 +34,8 @@ def handler(args: argparse.Namespace) -> int:
 
     image = read_image(args.image)
     with FacePipeline.open(args.bundle, args.backend, score_threshold=args.score_threshold,
-                           iou_threshold=args.iou_threshold, max_faces=args.max_faces) as pipeline:
+                           iou_threshold=args.iou_threshold, max_faces=args.max_faces,
+                           trust_code=args.trust_code) as pipeline:
         detections = pipeline(image)
     record = {
         "image": str(args.image), "width": int(image.shape[1]), "height": int(image.shape[0]),

@@ -19,9 +19,10 @@ def _run(args: argparse.Namespace) -> int:
         from fastip.tiling import TiledPipeline  # refuses detectors and instance-norm models itself
 
         pipeline = TiledPipeline.open(args.bundle, args.backend, tile=args.tile, halo=args.halo,
-                                      precision=args.precision, threads=args.threads)
+                                      precision=args.precision, threads=args.threads, trust_code=args.trust_code)
     else:
-        pipeline = open_pipeline(args.bundle, args.backend, precision=args.precision, threads=args.threads)
+        pipeline = open_pipeline(args.bundle, args.backend, precision=args.precision, threads=args.threads,
+                                 trust_code=args.trust_code)
     with pipeline:
         if not isinstance(pipeline, ImagePipeline) and not args.tile:
             from fastip.errors import InputError
@@ -68,6 +69,7 @@ def _info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from fastip.cli import bench_cmd, export_cmd, train_cmd
+    from fastip.cli.common import add_trust_code
     from fastip.runtimes import BACKENDS
 
     parser = argparse.ArgumentParser(prog="fastip", description="Deploy PyTorch image models: export, run and inspect bundles.")
@@ -82,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="intra-op threads (default: the backend's choice)")
     p.add_argument("--tile", type=int, help="run in tiles of this many input pixels (bounded memory, same result)")
     p.add_argument("--halo", type=int, help="tile overlap in input pixels (default: the model's receptive field)")
+    add_trust_code(p)
     p.set_defaults(func=_run)
 
     p = sub.add_parser("models", help="list registered models")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
-from fastip.errors import ExportError, InputError
+from fastip.errors import BundleError, ExportError, InputError
 from fastip.spec import ImageIO, TensorSpec
 
 INPUT_NAME = "input"
@@ -111,18 +111,97 @@ def _resolve_import(target: str, *, weights: str | None, input_shape: str) -> Mo
     return ModelSource(name, "custom", ImageIO(), module, deploy_form(module), TensorSpec(INPUT_NAME, shape), record)
 
 
-def rebuild_module(bundle):
-    """Rebuild a bundle's PyTorch model (deploy form) from its source record and stored weights."""
-    from fastip.models.checkpoint import load_state_dict
+def rebuild_module(bundle, *, builder: Callable[[], Any] | str | None = None, trust_code: bool = False):
+    """Rebuild a bundle's PyTorch model (deploy form) from its verified weights; see `untrained_module`."""
+    from fastip.models.checkpoint import parse_state_dict
+
+    if "torch" not in bundle.manifest.artifacts:
+        raise InputError(f"bundle {bundle.root} carries no PyTorch weights; use backend ort or openvino")
+    module = untrained_module(bundle, builder=builder, trust_code=trust_code)
+    name = bundle.manifest.artifacts["torch"]
+    module.load_state_dict(parse_state_dict(bundle.read(name), name))
+    return deploy_form(module)
+
+
+def untrained_module(bundle, *, builder: Callable[[], Any] | str | None = None, trust_code: bool = False):
+    """A bundle's nn.Module before weights: a registry model with type-checked kwargs, or code the caller names.
+
+    The manifest never names code to run: a bundle exported from `package.module:function` is rebuilt only
+    from `builder` (a callable or 'package.module:function' given by the caller) or, with `trust_code=True`,
+    from the function its manifest names.
+    """
+    from torch import nn
 
     record = bundle.manifest.source
-    if "torch" not in bundle.manifest.artifacts or not record.get("builder"):
-        raise InputError(f"bundle {bundle.root} carries no PyTorch weights; use backend ort or openvino")
-    if record.get("kind") == "import":
-        module = _import_builder(record["builder"])()
+    kind = record.get("kind", "registry")
+    if builder is not None:
+        if not (callable(builder) or isinstance(builder, str)):
+            raise InputError(f"builder must be a callable or 'package.module:function', not {type(builder).__name__}")
+        module = (_import_builder(builder) if isinstance(builder, str) else builder)()
+    elif kind == "registry":
+        spec, kwargs = registry_record(record)
+        try:
+            module = spec.build(weights=None, **kwargs)
+        except (TypeError, ValueError) as exc:  # values of the right type the builder still refuses
+            raise BundleError(f"malformed manifest: source kwargs {kwargs} do not build {spec.name}: {exc}") from exc
+    elif kind == "import" and trust_code:
+        target = record.get("builder")
+        if not isinstance(target, str) or ":" not in target:
+            raise BundleError(f"malformed manifest: source builder {target!r} is not 'package.module:function'")
+        module = _import_builder(target)()
+    elif kind == "import":
+        raise BundleError(f"bundle {bundle.root} was exported from code ({record.get('builder')!r}); fastip does not "
+                          "import code a manifest names. Pass builder= (your own function), or trust_code=True "
+                          "(--trust-code) if you trust who made this bundle; or run it on ort or openvino")
     else:
-        from fastip import models
+        raise BundleError(f"malformed manifest: source kind {kind!r} is not 'registry' or 'import'")
+    if not isinstance(module, nn.Module):
+        raise InputError(f"the builder returned {type(module).__name__}, not a torch.nn.Module")
+    return module
 
-        module = models.get(record["builder"]).build(weights=None, **record.get("kwargs", {}))
-    module.load_state_dict(load_state_dict(bundle.path("torch")))
-    return deploy_form(module)
+
+# Option types a manifest may give a registry builder: JSON scalars only.
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def registry_record(record: dict[str, Any]):
+    """(ModelSpec, kwargs) of a 'registry' source record, with every kwarg a typed option of that builder."""
+    from fastip import models
+
+    name, kwargs = record.get("builder"), record.get("kwargs") or {}
+    if not isinstance(name, str) or not name.isidentifier():
+        raise BundleError(f"malformed manifest: source builder {name!r} is not a registered model name")
+    try:
+        spec = models.get(name)
+    except InputError as exc:
+        raise BundleError(f"bundle names model {name!r}, which is not registered in this fastip: {exc}") from exc
+    if not isinstance(kwargs, dict):
+        raise BundleError(f"malformed manifest: source kwargs must be an object, not {type(kwargs).__name__}")
+    options = _typed_options(spec.builder)
+    for key, value in kwargs.items():
+        if key not in options:
+            raise BundleError(f"malformed manifest: {name} has no option {key!r} (options: {', '.join(options) or 'none'})")
+        allowed = options[key]
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            want = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+            raise BundleError(f"malformed manifest: {name} option {key!r} must be {want}, not {value!r:.80}")
+    return spec, dict(kwargs)
+
+
+def _typed_options(builder: Callable) -> dict[str, tuple[type, ...]]:
+    """Keyword-only options of a builder (weights excepted) whose annotations are JSON scalar types."""
+    import inspect
+    import typing
+
+    try:
+        hints = typing.get_type_hints(builder)
+    except Exception:  # an annotation that does not evaluate: such a builder takes no options from a manifest
+        return {}
+    options = {}
+    for name, param in inspect.signature(builder).parameters.items():
+        if param.kind is not param.KEYWORD_ONLY or name == "weights" or name not in hints:
+            continue
+        types = typing.get_args(hints[name]) or (hints[name],)
+        if all(t in _JSON_SCALARS for t in types):
+            options[name] = tuple(types) + ((int,) if float in types and int not in types else ())
+    return options

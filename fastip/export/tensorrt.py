@@ -150,10 +150,10 @@ def _device_properties(device: int) -> tuple[int, int, str]:
     return props.major, props.minor, props.name.decode(errors="replace").rstrip("\x00")
 
 
-def build_engine(onnx_path: Path, engine_path: Path, profile: ShapeProfile, *, workspace_mib: int | None = None,
+def build_engine(onnx_path: Path | bytes, engine_path: Path, profile: ShapeProfile, *, workspace_mib: int | None = None,
                  timing_cache: str | os.PathLike | None = None, hardware_compatibility: str = "none",
                  version_compatible: bool = False, source_role: str = "onnx") -> dict[str, Any]:
-    """Build a strongly typed engine from an ONNX file; returns the manifest record (profile, compatibility)."""
+    """Build a strongly typed engine from an ONNX file (or its bytes); returns the manifest record (profile, compatibility)."""
     trt = require("tensorrt", "trt", "building a TensorRT engine")
     if hardware_compatibility not in HARDWARE_LEVELS:
         raise InputError(f"--hardware-compatibility must be one of {', '.join(HARDWARE_LEVELS)}, not {hardware_compatibility!r}")
@@ -161,9 +161,11 @@ def build_engine(onnx_path: Path, engine_path: Path, profile: ShapeProfile, *, w
     builder = trt.Builder(logger)
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
+    name = "the ONNX model" if isinstance(onnx_path, bytes) else onnx_path.name
+    parsed = parser.parse(onnx_path) if isinstance(onnx_path, bytes) else parser.parse_from_file(str(onnx_path))
+    if not parsed:
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise ExportError(f"TensorRT's ONNX parser rejected {onnx_path.name}: {errors}")
+        raise ExportError(f"TensorRT's ONNX parser rejected {name}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, (workspace_mib or DEFAULT_WORKSPACE_MIB) << 20)
     if hardware_compatibility != "none":
@@ -179,7 +181,7 @@ def build_engine(onnx_path: Path, engine_path: Path, profile: ShapeProfile, *, w
     config.set_timing_cache(cache, False)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise ExportError(f"TensorRT could not build an engine from {onnx_path.name}; see the TensorRT log above")
+        raise ExportError(f"TensorRT could not build an engine from {name}; see the TensorRT log above")
     engine_path.write_bytes(bytes(serialized))
     if cache_path is not None:
         cache_path.parent.mkdir(parents=True, exist_ok=True)

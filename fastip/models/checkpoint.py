@@ -10,21 +10,33 @@ from fastip.errors import BundleError, InputError
 
 def load_state_dict(path: str | os.PathLike) -> dict:
     """Read a state dict from .safetensors or a .pt/.pth file without executing pickled code."""
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"weight file not found: {path}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BundleError(f"cannot read weights {path}: {exc}") from exc
+    return parse_state_dict(data, path)
+
+
+def parse_state_dict(blob: bytes, path: str | os.PathLike) -> dict:
+    """A state dict from the bytes of a weight file (already read and checked); `path` names it and its format."""
+    import io
+
+    import torch
+
+    path = Path(path)
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from safetensors.torch import load
 
         try:
-            return load_file(str(path))
+            return load(blob)
         except (SafetensorError, OSError, ValueError) as exc:
             raise BundleError(f"cannot read weights {path}: {exc}") from exc
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
         raise BundleError(f"cannot read weights {path} as a safe checkpoint (weights_only=True): {exc}") from exc
     if isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from pathlib import Path
+from typing import Any, Callable
 
-from fastip.bundle import Bundle
+from fastip.bundle import Bundle, companions
 from fastip.errors import BundleError, InputError, MissingDependencyError
 from fastip.runtimes.base import Session, check_tensor
+from fastip.runtimes.external_data import verified_onnx
 
 # backend -> (library that must be importable, pip extra that installs it)
 BACKENDS = {"torch": ("torch", "torch"), "ort": ("onnxruntime", "ort"), "openvino": ("openvino", "openvino"),
@@ -40,9 +41,15 @@ def _require_backend(backend: str) -> None:
                                      f"available here: {', '.join(available_backends()) or 'none'}")
 
 
-def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision: str = "fp32",
-         threads: int | None = None, hint: str = "latency", **options) -> Session:  # noqa: A001
-    """Open a bundle on a backend: `runtimes.open('out/can32', backend='openvino')`."""
+def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision: str = "fp32",  # noqa: A001
+         threads: int | None = None, hint: str = "latency", builder: Callable[[], Any] | str | None = None,
+         trust_code: bool = False, **options) -> Session:
+    """Open a bundle on a backend: `runtimes.open('out/can32', backend='openvino')`.
+
+    Every backend loads the bundle's bytes as checked against their sha256, never a path the runtime re-reads.
+    On torch, a bundle exported from your own module needs that module: pass `builder` (a callable or
+    'package.module:function'), or `trust_code=True` to import the one the manifest names.
+    """
     _require_backend(backend)
     if precision not in PRECISION_ROLES:
         raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_ROLES)}")
@@ -56,31 +63,32 @@ def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision:
         from fastip.runtimes.torch import TorchSession
         from fastip.export.source import rebuild_module
 
-        return TorchSession(rebuild_module(bundle), m.inputs, m.outputs, threads=threads)
+        return TorchSession(rebuild_module(bundle, builder=builder, trust_code=trust_code), m.inputs, m.outputs,
+                            threads=threads)
     if backend == "ort":
         from fastip.runtimes.ort import OrtSession
 
-        return OrtSession(_artifact(bundle, onnx_role, precision), m.inputs, m.outputs, threads=threads, **options)
+        name = _artifact(bundle, onnx_role, precision)
+        return OrtSession(verified_onnx(bundle, name), m.inputs, m.outputs, threads=threads,
+                          label=str(bundle.root / name), **options)
     if backend == "openvino":
         from fastip.runtimes.openvino import OpenVinoSession
 
-        role = ir_role if ir_role in m.artifacts else onnx_role
-        return OpenVinoSession(_artifact(bundle, role, precision), m.inputs, m.outputs, threads=threads, hint=hint, **options)
+        name = _artifact(bundle, ir_role if ir_role in m.artifacts else onnx_role, precision)
+        if name.endswith(".xml"):
+            model, weights = bundle.read(name), bundle.read(companions(name)[0])
+        else:
+            model, weights = verified_onnx(bundle, name), None
+        return OpenVinoSession(model, m.inputs, m.outputs, threads=threads, hint=hint, weights=weights,
+                               label=str(bundle.root / name), **options)
     from fastip.runtimes.tensorrt import TensorRTSession
 
     return TensorRTSession.from_bundle(bundle, precision=precision, **options)
 
 
-def _artifact(bundle: Bundle, role: str | None, precision: str) -> Path:
+def _artifact(bundle: Bundle, role: str | None, precision: str) -> str:
     if role is None or role not in bundle.manifest.artifacts:
         have = ", ".join(bundle.manifest.artifacts) or "none"
         raise BundleError(f"bundle {bundle.root} has no {precision} artifact for this backend (it has: {have}); "
                           f"export with --precision {precision}")
-    path = bundle.path(role)
-    if path.suffix == ".onnx":
-        from fastip.runtimes.external_data import check_external_data
-
-        for name in check_external_data(path):
-            if name not in bundle.manifest.files:
-                raise BundleError(f"{path.name} uses external data {name!r} that the manifest does not list and hash")
-    return path
+    return bundle.manifest.artifacts[role]

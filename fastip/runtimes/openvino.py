@@ -16,12 +16,16 @@ HINTS = ("latency", "throughput")
 
 
 class OpenVinoSession(Session):
-    """A compiled OpenVINO model; each thread gets its own infer request, so a session is thread-safe."""
+    """A compiled OpenVINO model; each thread gets its own infer request, so a session is thread-safe.
+
+    `model` is a path, or the bytes of an IR .xml (with `weights`, its .bin) or of an ONNX model.
+    """
 
     backend = "openvino"
 
-    def __init__(self, model_path: Path, inputs: list[TensorSpec], outputs: list[TensorSpec], *,
-                 threads: int | None = None, hint: str = "latency", device: str = "CPU"):
+    def __init__(self, model: Path | bytes, inputs: list[TensorSpec], outputs: list[TensorSpec], *,
+                 threads: int | None = None, hint: str = "latency", device: str = "CPU", weights: bytes | None = None,
+                 label: str | None = None):
         ov = require("openvino", "openvino", "the openvino backend")
         super().__init__(inputs, outputs)
         if hint not in HINTS:
@@ -33,9 +37,13 @@ class OpenVinoSession(Session):
         config["INFERENCE_PRECISION_HINT"] = "f32"
         try:
             core = ov.Core()
-            self._compiled = core.compile_model(core.read_model(str(model_path)), device, config)
+            if isinstance(model, bytes):
+                read = core.read_model(model, b"" if weights is None else weights)
+            else:
+                read = core.read_model(str(model))
+            self._compiled = core.compile_model(read, device, config)
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses for unreadable models
-            raise BundleError(f"OpenVINO cannot load {model_path}: {exc}") from exc
+            raise BundleError(f"OpenVINO cannot load {label or ('a model in memory' if isinstance(model, bytes) else model)}: {exc}") from exc
         self.hint = hint
         self.config = config
         self._ports = list(self._compiled.outputs)

@@ -15,13 +15,13 @@ OPT_LEVELS = ("disable", "basic", "extended", "all")
 
 
 class OrtSession(Session):
-    """An onnxruntime.InferenceSession behind the Session contract."""
+    """An onnxruntime.InferenceSession behind the Session contract; `model` is a path or the model's bytes."""
 
     backend = "ort"
 
-    def __init__(self, model_path: Path, inputs: list[TensorSpec], outputs: list[TensorSpec], *,
+    def __init__(self, model: Path | bytes, inputs: list[TensorSpec], outputs: list[TensorSpec], *,
                  threads: int | None = None, providers: list[str] | None = None, opt_level: str = "all",
-                 optimized_path: Path | None = None):
+                 optimized_path: Path | None = None, label: str | None = None):
         ort = require("onnxruntime", "ort", "the ort backend")
         super().__init__(inputs, outputs)
         options = ort.SessionOptions()
@@ -39,9 +39,10 @@ class OrtSession(Session):
         available = ort.get_available_providers()
         chosen = [p for p in (providers or ["CPUExecutionProvider"]) if p in available] or ["CPUExecutionProvider"]
         try:
-            self._session = ort.InferenceSession(str(model_path), options, providers=chosen)
+            source = model if isinstance(model, bytes) else str(model)
+            self._session = ort.InferenceSession(source, options, providers=chosen)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
-            raise BundleError(f"ONNX Runtime cannot load {model_path}: {exc}") from exc
+            raise BundleError(f"ONNX Runtime cannot load {label or ('a model in memory' if isinstance(model, bytes) else model)}: {exc}") from exc
         self.providers = self._session.get_providers()
         self._names = [o.name for o in self._session.get_outputs()]
 

@@ -23,13 +23,14 @@ class TensorRTSession(Session):
 
     backend = "trt"
 
-    def __init__(self, engine_path: Path, inputs: list[TensorSpec], outputs: list[TensorSpec], *,
-                 compatibility: dict[str, Any] | None = None, device: int = 0):
+    def __init__(self, engine: Path | bytes, inputs: list[TensorSpec], outputs: list[TensorSpec], *,
+                 compatibility: dict[str, Any] | None = None, device: int = 0, label: str | None = None):
         trt = require("tensorrt", "trt", "the trt backend")
         torch = require("torch", "torch", "CUDA buffers for the trt backend")
         from fastip.export.tensorrt import Compatibility, current_compatibility
 
         super().__init__(inputs, outputs)
+        engine_path = Path(label or ("an engine in memory" if isinstance(engine, bytes) else engine))
         if not torch.cuda.is_available():
             raise InputError("the trt backend needs an NVIDIA GPU with CUDA; none is visible here")
         if compatibility is not None:
@@ -39,7 +40,7 @@ class TensorRTSession(Session):
         self._torch, self._device = torch, torch.device("cuda", device)
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
-        self._engine = self._runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
+        self._engine = self._runtime.deserialize_cuda_engine(engine if isinstance(engine, bytes) else Path(engine).read_bytes())
         if self._engine is None:
             raise BundleError(f"TensorRT cannot deserialize {engine_path}; rebuild it with rebuild=True")
         self._context = self._engine.create_execution_context()
@@ -66,7 +67,8 @@ class TensorRTSession(Session):
             here = current_compatibility(compat.hardware_compatibility, compat.version_compatible, device)
             problems = compat.problems(here)
             if not problems:
-                return cls(bundle.path("engine"), m.inputs, m.outputs, compatibility=compat.to_dict(), device=device)
+                return cls(bundle.read(m.artifacts["engine"]), m.inputs, m.outputs, compatibility=compat.to_dict(),
+                           device=device, label=str(bundle.path("engine")))
             if not rebuild:
                 compat.check(here, bundle.path("engine"))
         elif not rebuild:
@@ -77,7 +79,9 @@ class TensorRTSession(Session):
             raise BundleError(f"bundle {bundle.root} has no {precision} ONNX to build a TensorRT engine from "
                               f"(it has: {', '.join(m.artifacts)}); export with --precision {precision}")
         profile = _profile(record, m.inputs[0], default_profile)
-        engine = _rebuilt_engine(bundle.path(role), profile, role, cache_dir)
+        from fastip.runtimes.external_data import verified_onnx
+
+        engine = _rebuilt_engine(verified_onnx(bundle, m.artifacts[role]), profile, role, cache_dir)
         return cls(engine, m.inputs, m.outputs, device=device)
 
     def _run(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -123,18 +127,18 @@ def _profile(record: dict, input_spec: TensorSpec, default_profile):
     return default_profile(input_spec)
 
 
-def _rebuilt_engine(onnx_path: Path, profile, role: str, cache_dir: str | os.PathLike | None) -> Path:
-    """An engine for this machine built from `onnx_path`, cached by ONNX hash, profile and TensorRT/GPU."""
+def _rebuilt_engine(onnx: bytes, profile, role: str, cache_dir: str | os.PathLike | None) -> Path:
+    """An engine for this machine built from verified ONNX bytes, cached by their hash, profile and TensorRT/GPU."""
     from fastip.export.tensorrt import build_engine, current_compatibility
 
     here = current_compatibility()
-    key = hashlib.sha256(onnx_path.read_bytes()).hexdigest()[:16]
+    key = hashlib.sha256(onnx).hexdigest()[:16]
     tag = hashlib.sha256(repr((profile.to_dict(), here.tensorrt, here.compute_capability)).encode()).hexdigest()[:12]
     root = Path(cache_dir if cache_dir is not None else ENGINE_CACHE).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     engine = root / f"{key}-{tag}.engine"
     if not engine.is_file():
         tmp = engine.with_suffix(f".tmp{os.getpid()}")
-        build_engine(onnx_path, tmp, profile, timing_cache=root / "timing.cache", source_role=role)
+        build_engine(onnx, tmp, profile, timing_cache=root / "timing.cache", source_role=role)
         os.replace(tmp, engine)
     return engine
