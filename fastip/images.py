@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fastip.atomic import write_atomic
 from fastip.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
@@ -85,13 +86,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
         raise InputError(f"cannot tell the image format of {path}; use one of {', '.join(IMAGE_SUFFIXES)}")
     image = as_uint8_rgb(image, allow_gray=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        Image.fromarray(image).save(tmp, format=Image.registered_extensions()[path.suffix.lower()])
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    fmt = Image.registered_extensions()[path.suffix.lower()]
+    return write_atomic(path, lambda handle: Image.fromarray(image).save(handle, format=fmt))
 
 
 def as_uint8_rgb(image: np.ndarray, *, allow_gray: bool = False) -> np.ndarray:

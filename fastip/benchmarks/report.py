@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from fastip.atomic import write_atomic
 from fastip.benchmarks.result import BenchmarkReport, BenchmarkResult
 from fastip.errors import InputError
 
@@ -160,15 +161,7 @@ def html_report(report: BenchmarkReport) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, text.encode("utf-8"))
 
 
 def write_report(report: BenchmarkReport, out_dir: str | os.PathLike) -> dict[str, Path]:

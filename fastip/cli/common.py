@@ -19,11 +19,17 @@ def run_main(build: Callable[[], argparse.ArgumentParser], argv: Sequence[str] |
     try:
         return int(args.func(args) or 0)
     except FastipError as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        message = "\n".join(printable(line) for line in str(exc).split("\n"))  # fastip's own reports keep their lines
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def printable(text: object) -> str:
+    """`text` with control, format and other non-printing characters escaped: a terminal shows them, never obeys them."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
 
 
 def add_trust_code(parser: argparse.ArgumentParser) -> None:

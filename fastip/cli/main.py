@@ -49,20 +49,22 @@ def _models(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from fastip.bundle import Bundle
+    from fastip.cli.common import printable as p
 
     bundle = Bundle.load(args.bundle)
     if args.json:
-        print(bundle.manifest.to_json(), end="")
+        print(bundle.manifest.to_json(), end="")  # JSON escapes every control character
         return 0
     m = bundle.manifest
-    print(f"{bundle.root}: {m.model} ({m.family}), precision {m.precision}")
+    print(f"{p(bundle.root)}: {p(m.model)} ({p(m.family)}), precision {p(m.precision)}")
     for t in m.inputs:
-        print(f"  input  {t.name} {t.dtype} {t.layout} {list(t.shape)}")
+        print(f"  input  {p(t.name)} {p(t.dtype)} {p(t.layout)} {p(list(t.shape))}")
     for t in m.outputs:
-        print(f"  output {t.name} {t.dtype} {t.layout} {list(t.shape)}")
-    print(f"  artifacts: {', '.join(f'{k}={v}' for k, v in m.artifacts.items())}")
+        print(f"  output {p(t.name)} {p(t.dtype)} {p(t.layout)} {p(list(t.shape))}")
+    print(f"  artifacts: {', '.join(f'{p(k)}={p(v)}' for k, v in m.artifacts.items())}")
     for v in m.validation:
-        print(f"  validated {v.artifact} on {v.backend} with {v.image}: max abs error {v.max_abs_error:.2e}, PSNR {v.psnr:.1f} dB")
+        print(f"  validated {p(v.artifact)} on {p(v.backend)} with {p(v.image)}: max abs error {v.max_abs_error:.2e}, "
+              f"PSNR {v.psnr:.1f} dB")
     print(f"  versions: {json.dumps(m.versions)}")
     return 0
 

@@ -50,21 +50,16 @@ def save_state_dict(state: dict, path: str | os.PathLike) -> Path:
     """Write a state dict atomically (.safetensors or .pt by suffix)."""
     import torch
 
+    from fastip.atomic import write_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-        if path.suffix == ".safetensors":
-            from safetensors.torch import save_file
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save
 
-            save_file(tensors, str(tmp))
-        else:
-            torch.save(tensors, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+        return write_atomic(path, save(tensors))
+    return write_atomic(path, lambda handle: torch.save(tensors, handle))
 
 
 def read_weights(weights: str | os.PathLike, spec) -> tuple[Path, dict]:
