@@ -19,7 +19,8 @@ def run_main(build: Callable[[], argparse.ArgumentParser], argv: Sequence[str] |
     try:
         return int(args.func(args) or 0)
     except FastipError as exc:
-        message = "\n".join(printable(line) for line in str(exc).split("\n"))  # fastip's own reports keep their lines
+        # Multi-line reports (validation tables) keep their lines, indented: no text can start a line of its own.
+        message = "\n  ".join(printable(line) for line in str(exc).split("\n"))
         print(f"{parser.prog}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
