@@ -60,8 +60,12 @@ def test_bring_your_own_module(tmp_path, monkeypatch, photo, capsys):
     assert bundle.manifest.model == "build_net" and bundle.manifest.family == "custom"
     assert bundle.manifest.source["builder"] == "mypkg.models:build_net"
     result = tmp_path / "r.png"
-    for backend in ("ort", "torch"):
-        assert main.main(["run", str(out), str(photo), "-o", str(result), "--backend", backend]) == 0
+    assert main.main(["run", str(out), str(photo), "-o", str(result), "--backend", "ort"]) == 0
+    capsys.readouterr()
+    # torch rebuilds the module: the manifest's `mypkg.models:build_net` is imported only when asked to.
+    assert main.main(["run", str(out), str(photo), "-o", str(result), "--backend", "torch"]) == 2
+    assert "--trust-code" in capsys.readouterr().err
+    assert main.main(["run", str(out), str(photo), "-o", str(result), "--backend", "torch", "--trust-code"]) == 0
     assert read_image(result).shape == (61, 83, 3)
 
 

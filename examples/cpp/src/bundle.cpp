@@ -1,13 +1,11 @@
 #include "bundle.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <sys/stat.h>
 
 #include "error.hpp"
-#include "sha256.hpp"
+#include "members.hpp"
 
 namespace fastip {
 namespace {
@@ -16,11 +14,6 @@ using nlohmann::json;
 
 const std::vector<std::string> kRoles = {"onnx", "onnx_int8", "onnx_fp16", "openvino", "openvino_int8", "engine", "torch"};
 const std::vector<std::string> kPrecisions = {"fp32", "fp16", "int8"};
-
-bool is_file(const std::string& path) {
-    struct stat info {};
-    return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
-}
 
 bool is_dir(const std::string& path) {
     struct stat info {};
@@ -196,13 +189,11 @@ Bundle Bundle::load(const std::string& path) {
     while (root.size() > 1 && root.back() == '/') root.pop_back();
     if (!is_dir(root)) throw Error("bundle not found: " + root + " is not a directory; create one with `fastip-export`");
     std::string manifest_path = root + "/" + kManifestName;
-    if (!is_file(manifest_path)) throw Error(root + " is not a fastip bundle: it has no " + kManifestName);
-    std::ifstream in(manifest_path, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in) throw Error("cannot read " + manifest_path);
+    struct stat info {};
+    if (::lstat(manifest_path.c_str(), &info) != 0) throw Error(root + " is not a fastip bundle: it has no " + kManifestName);
+    std::string text = read_member(root, kManifestName, "");
     try {
-        return Bundle(root, parse_manifest(text.str()));
+        return Bundle(root, parse_manifest(text));
     } catch (const Error& exc) {
         throw Error(manifest_path + ": " + exc.what());
     }
@@ -223,25 +214,24 @@ std::string Bundle::role_for(const std::string& precision) const {
                 (have.empty() ? "none" : have) + "); export it with --precision " + precision);
 }
 
-void Bundle::verify_file(const std::string& name) const {
+std::string Bundle::read_listed(const std::string& name) const {
     auto expected = manifest_.files.find(name);
     if (expected == manifest_.files.end()) throw Error("bundle file " + name + " has no sha256 in " + kManifestName + "; re-export the bundle");
-    std::string path = root_ + "/" + name;
-    if (!is_file(path)) throw Error("bundle " + root_ + " is missing " + name + "; re-export it");
-    if (sha256_file(path) != expected->second) {
-        throw Error("bundle file " + path + " does not match its sha256 in " + kManifestName +
-                    ": it was modified or corrupted; re-export it");
-    }
+    return read_member(root_, name, expected->second);
 }
 
-std::string Bundle::verified_path(const std::string& role) const {
+Bundle::ModelBytes Bundle::verified_model(const std::string& role) const {
     auto it = manifest_.artifacts.find(role);
     if (it == manifest_.artifacts.end()) throw Error("bundle " + root_ + " has no '" + role + "' artifact");
     const std::string& name = it->second;
     if (role == "engine" || role == "torch") throw Error("artifact '" + role + "' cannot run on OpenVINO; use onnx or openvino");
-    verify_file(name);
-    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".xml") == 0) verify_file(name.substr(0, name.size() - 4) + ".bin");
-    return root_ + "/" + name;
+    ModelBytes bytes{root_ + "/" + name, read_listed(name), ""};
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".xml") == 0) {
+        bytes.weights = read_listed(name.substr(0, name.size() - 4) + ".bin");
+    } else {
+        refuse_onnx_file_references(bytes.model, bytes.path);
+    }
+    return bytes;
 }
 
 }  // namespace fastip

@@ -63,12 +63,18 @@ public:
 
     // The artifact role a host runs for this precision: the OpenVINO IR when present, else the ONNX file.
     std::string role_for(const std::string& precision) const;
-    // Path of a role's file after checking its sha256 (and that of an IR's .bin) against the manifest.
-    std::string verified_path(const std::string& role) const;
+    // A role's model as the bytes whose sha256 was checked (an IR's .xml with its .bin, or an ONNX file):
+    // what OpenVINO loads, so a file swapped after the check changes nothing. `path` names it in messages.
+    struct ModelBytes {
+        std::string path;
+        std::string model;
+        std::string weights;
+    };
+    ModelBytes verified_model(const std::string& role) const;
 
 private:
     Bundle(std::string root, Manifest manifest) : root_(std::move(root)), manifest_(std::move(manifest)) {}
-    void verify_file(const std::string& name) const;
+    std::string read_listed(const std::string& name) const;
 
     std::string root_;
     Manifest manifest_;

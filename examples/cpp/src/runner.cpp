@@ -7,6 +7,7 @@
 namespace fastip {
 
 struct Runner::Impl {
+    std::string weights;  // an IR's checked .bin: the compiled model may share it, so it is destroyed last
     ov::Core core;
     ov::CompiledModel compiled;
     ov::InferRequest request;
@@ -18,13 +19,19 @@ struct Runner::Impl {
 Runner::Runner(const Bundle& bundle, const RunnerOptions& options) : impl_(std::make_unique<Impl>()) {
     const Manifest& m = bundle.manifest();
     role_ = options.role.empty() ? bundle.role_for(options.precision) : options.role;
-    path_ = bundle.verified_path(role_);
+    Bundle::ModelBytes bytes = bundle.verified_model(role_);
+    path_ = bytes.path;
     ov::AnyMap config{{ov::hint::performance_mode.name(), ov::hint::PerformanceMode::LATENCY},
                       // keep FP32 exact on CPUs that would otherwise pick a lower inference precision
                       {ov::hint::inference_precision.name(), ov::element::f32}};
     if (options.threads > 0) config[ov::inference_num_threads.name()] = options.threads;
     try {
-        impl_->compiled = impl_->core.compile_model(impl_->core.read_model(path_), options.device, config);
+        ov::Tensor weights;
+        if (!bytes.weights.empty()) {
+            impl_->weights = std::move(bytes.weights);
+            weights = ov::Tensor(ov::element::u8, ov::Shape{impl_->weights.size()}, impl_->weights.data());
+        }
+        impl_->compiled = impl_->core.compile_model(impl_->core.read_model(bytes.model, weights), options.device, config);
         impl_->request = impl_->compiled.create_infer_request();
     } catch (const ov::Exception& exc) {
         throw Error("OpenVINO cannot load " + path_ + ": " + exc.what());
