@@ -26,7 +26,8 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None] | by
                 write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-            os.fchmod(handle.fileno(), 0o666 & ~_umask())
+            if hasattr(os, "fchmod"):  # POSIX: the descriptor, so no name can be swapped in between
+                os.fchmod(handle.fileno(), 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
