@@ -29,9 +29,9 @@ ARTIFACT_MODELS = {
 }
 KINDS = ("python", "onnxruntime", "openvino", "tensorrt")
 # what a kind needs from a bundle, and how to get it
-_NEEDS = {"onnxruntime": ("onnx", "an ONNX model", "fastip-export ... --target onnx"),
-          "openvino": ("openvino", "an OpenVINO IR", "fastip-export ... --target openvino"),
-          "tensorrt": ("engine", "a TensorRT engine", "fastip-export ... --target trt on the GPU machine")}
+_NEEDS = {"onnxruntime": ("onnx", "ONNX model", "fastip-export ... --target onnx"),
+          "openvino": ("openvino", "OpenVINO IR", "fastip-export ... --target openvino"),
+          "tensorrt": ("engine", "TensorRT engine", "fastip-export ... --target trt on the GPU machine")}
 PIPELINE_BACKENDS = ("ort", "openvino")
 MODEL_PY = '"""Triton Python-backend entry: fastip\'s pipeline over the bundle in ./bundle."""\n\n' \
            "from fastip.serving.triton.python_model import TritonPythonModel  # noqa: F401\n"
