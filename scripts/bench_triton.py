@@ -18,14 +18,17 @@ from pathlib import Path
 import numpy as np
 
 
-def median_ms(call, runs: int) -> float:
-    call()  # warm-up
-    times = []
+def paired_ms(calls: dict, runs: int) -> dict[str, list[float]]:
+    """Milliseconds per call, the calls interleaved run by run so that they see the same machine load."""
+    for call in calls.values():
+        call()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(1000 * (time.perf_counter() - start))
+    return times
 
 
 def infer_call(module, url: str, model: str, image: np.ndarray):
@@ -81,24 +84,27 @@ def main() -> None:
         configs = write_repository([args.bundle], repo, kinds=["python"],
                                    options=ServingOptions(threads=args.threads, instances=args.instances))
         model = configs[0].name
-        with open_pipeline(args.bundle, "ort", threads=args.threads) as pipeline:
-            local = median_ms(lambda: pipeline(image), args.runs)
+        with open_pipeline(args.bundle, "ort", threads=args.threads) as pipeline, \
+                TritonServer(repo, args.env, ready=[model]) as server:
             expected = pipeline(image)
-        with TritonServer(repo, args.env, ready=[model]) as server:
-            http = median_ms(infer_call(httpclient, server.http_url, model, image), args.runs)
-            grpc = median_ms(infer_call(grpcclient, server.grpc_url, model, image), args.runs)
             assert np.array_equal(infer_call(httpclient, server.http_url, model, image)()[0], expected)
+            times = paired_ms({"local": lambda: pipeline(image),
+                               "http": infer_call(httpclient, server.http_url, model, image),
+                               "grpc": infer_call(grpcclient, server.grpc_url, model, image)}, args.runs)
             one = throughput(server.http_url, model, image, 1, args.runs)
             before = httpclient.InferenceServerClient(server.http_url).get_inference_statistics(model)["model_stats"][0]
             many = throughput(server.http_url, model, image, args.clients, max(2, args.runs // 2))
             after = httpclient.InferenceServerClient(server.http_url).get_inference_statistics(model)["model_stats"][0]
     inferences = int(after["inference_count"]) - int(before["inference_count"])
     executions = int(after["execution_count"]) - int(before["execution_count"])
-    print(f"| {model} {args.size}x{args.size}, ort, {args.threads} threads, {args.instances} instance(s) | median ms |")
-    print("|---|---|")
-    print(f"| in-process pipeline | {local:.1f} |")
-    print(f"| Triton Python model, HTTP | {http:.1f} (+{http - local:.1f}) |")
-    print(f"| Triton Python model, gRPC | {grpc:.1f} (+{grpc - local:.1f}) |")
+    local = statistics.median(times["local"])
+    print(f"| {model} {args.size}x{args.size}, ort, {args.threads} threads, {args.instances} instance(s) "
+          f"| median ms | median overhead vs in-process (paired runs) |")
+    print("|---|---|---|")
+    print(f"| in-process pipeline | {local:.1f} | |")
+    for name in ("http", "grpc"):
+        overhead = statistics.median(t - l for t, l in zip(times[name], times["local"]))
+        print(f"| Triton Python model, {name.upper()} | {statistics.median(times[name]):.1f} | {overhead:+.1f} |")
     print(f"throughput: 1 client {one:.2f} images/s, {args.clients} clients {many:.2f} images/s "
           f"({inferences} inferences in {executions} executions: {inferences / max(executions, 1):.1f} per batch)")
 

@@ -118,3 +118,21 @@ def test_cli_writes_a_repository_and_reports_bad_input_in_one_line(can_bundle, t
     assert main(["triton-repo", str(can_bundle.root), "-o", str(tmp_path / "r2"), "--kinds", "tensorrt"]) == 2
     err = capsys.readouterr().err.strip()
     assert "has no TensorRT engine" in err and "\n" not in err and not (tmp_path / "r2").exists()
+
+
+def test_serving_imports_without_triton_or_backends():
+    import subprocess
+    import sys
+
+    code = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {'tritonclient', 'pytriton', 'onnx', 'onnxruntime', 'openvino', 'torch', 'grpc'}:
+            raise ImportError('blocked ' + name)
+sys.meta_path.insert(0, Block())
+import fastip.serving.triton, fastip.serving.triton.server, fastip.serving.triton.server_env, fastip.cli.triton_cmd
+print('ok')
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
