@@ -67,7 +67,7 @@ def repository_readme(configs: list[ModelConfig], options: ServingOptions) -> st
         load = 'x = np.asarray(Image.open("photo.jpg").convert("RGB"))[None]              # uint8 [1, H, W, 3]'
     else:  # the pre-processing is the client's: here RGB in [0, 1], NCHW (see the bundle's fastip.json)
         load = 'x = (np.asarray(Image.open("photo.jpg").convert("RGB"), np.float32) / 255).transpose(2, 0, 1)[None].copy()'
-    fetch = "\n".join(f'{t.name.lower()} = result.as_numpy("{t.name}")' for t in python.outputs)
+    fetch = "\n".join(f'{t.name.lower()}_array = result.as_numpy("{t.name}")' for t in python.outputs)
     return _HEAD.format(rows="\n".join(rows), image=image, first=python.name, fetch=fetch, load=load,
                         dtype=python.inputs[0].data_type[5:],
                         delay=options.queue_delay_us, preferred=", ".join(map(str, options.preferred_batch_sizes)))
