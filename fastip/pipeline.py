@@ -68,13 +68,19 @@ class ImagePipeline:
         self.output_name = session.outputs[0].name
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        image = as_uint8_rgb(image)
-        check_size(image, self.max_pixels)
-        h, w = image.shape[:2]
-        image = pad_to_multiple(image, self.io.size_multiple)
-        out = self.session.run({self.input_name: to_tensor(image, self.io)})[self.output_name]
+        return self.batch([image])[0]
+
+    def batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Images of one size in one Session run (batch N), each result as `pipeline(image)` would give it."""
+        images = [as_uint8_rgb(image) for image in images]
+        if not images or len({image.shape for image in images}) != 1:
+            raise InputError(f"a batch needs one or more images of one size, got shapes {[i.shape for i in images]}")
+        check_size(images[0], self.max_pixels)
+        h, w = images[0].shape[:2]
+        x = np.concatenate([to_tensor(pad_to_multiple(image, self.io.size_multiple), self.io) for image in images])
+        out = self.session.run({self.input_name: x})[self.output_name]
         s = self.io.scale_factor
-        return to_image(out, self.io)[: h * s, : w * s]
+        return [to_image(out[i:i + 1], self.io)[: h * s, : w * s] for i in range(len(images))]
 
     def close(self) -> None:
         self.session.close()

@@ -95,6 +95,14 @@ class FacePipeline:
         x, box = self.preprocess(image)
         return self.postprocess(self.session.run({self.input.name: x}), box)
 
+    def batch(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        """Images of any sizes letterboxed into one Session run (batch N); one detection list per image."""
+        if not images:
+            raise InputError("a batch needs one or more images")
+        tensors, boxes = zip(*(self.preprocess(image) for image in images))
+        outputs = self.session.run({self.input.name: np.concatenate(tensors)})
+        return [self.postprocess({k: v[i:i + 1] for k, v in outputs.items()}, box) for i, box in enumerate(boxes)]
+
     def close(self) -> None:
         close = getattr(self.session, "close", None)
         if close is not None:
