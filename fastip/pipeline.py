@@ -47,9 +47,9 @@ def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
 MAX_PIXELS = 64_000_000  # above this, one float32 CAN32 activation alone exceeds 8 GB
 
 
-def check_size(image: np.ndarray, max_pixels: int) -> None:
-    """Refuse images whose activations would not fit in memory, naming the fix."""
-    h, w = image.shape[:2]
+def check_size(image: np.ndarray, max_pixels: int, multiple: int = 1) -> None:
+    """Refuse images whose activations would not fit in memory, naming the fix; the size counted is the padded one."""
+    h, w = (-(-side // multiple) * multiple for side in image.shape[:2])
     if h * w > max_pixels:
         raise InputError(f"image is {w}x{h} = {h * w / 1e6:.0f} MP, above the {max_pixels / 1e6:.0f} MP limit; "
                          "use tiled inference (`fastip run --tile 512`) or raise max_pixels")
@@ -69,7 +69,7 @@ class ImagePipeline:
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         image = as_uint8_rgb(image)
-        check_size(image, self.max_pixels)
+        check_size(image, self.max_pixels, self.io.size_multiple)
         h, w = image.shape[:2]
         image = pad_to_multiple(image, self.io.size_multiple)
         out = self.session.run({self.input_name: to_tensor(image, self.io)})[self.output_name]

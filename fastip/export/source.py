@@ -97,13 +97,13 @@ def _import_builder(target: str):
 def _resolve_import(target: str, *, weights: str | None, input_shape: str) -> ModelSource:
     from torch import nn
 
-    from fastip.models.checkpoint import load_state_dict
+    from fastip.models.checkpoint import load_state_dict, load_strict
 
     module = _import_builder(target)()
     if not isinstance(module, nn.Module):
         raise ExportError(f"{target} returned {type(module).__name__}, not a torch.nn.Module")
     if weights is not None:
-        module.load_state_dict(load_state_dict(weights))
+        load_strict(module, load_state_dict(weights), weights, target)
     module.eval()
     shape = parse_input_shape(input_shape)
     name = target.rpartition(":")[2]
@@ -113,7 +113,7 @@ def _resolve_import(target: str, *, weights: str | None, input_shape: str) -> Mo
 
 def rebuild_module(bundle):
     """Rebuild a bundle's PyTorch model (deploy form) from its source record and stored weights."""
-    from fastip.models.checkpoint import load_state_dict
+    from fastip.models.checkpoint import load_state_dict, load_strict
 
     record = bundle.manifest.source
     if "torch" not in bundle.manifest.artifacts or not record.get("builder"):
@@ -124,5 +124,5 @@ def rebuild_module(bundle):
         from fastip import models
 
         module = models.get(record["builder"]).build(weights=None, **record.get("kwargs", {}))
-    module.load_state_dict(load_state_dict(bundle.path("torch")))
+    load_strict(module, load_state_dict(bundle.path("torch")), bundle.path("torch"), record["builder"])
     return deploy_form(module)
