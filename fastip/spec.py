@@ -9,7 +9,7 @@ from typing import Any
 
 from fastip.errors import BundleError
 
-LAYOUTS = ("NCHW",)
+LAYOUTS = ("NCHW", "N...")  # N...: any rank after the batch (detector outputs)
 DTYPES = ("float32", "float16", "uint8", "int8", "int32", "int64")
 # Bounds on what a manifest may declare: generous for real models, small enough that no value
 # (a padding multiple, an upscale factor, a fixed size) can make a pipeline allocate without limit.
@@ -85,9 +85,9 @@ class TensorSpec:
         if not isinstance(name, str) or not name or len(name) > 256:
             raise BundleError(f"tensor name must be a non-empty string, not {str(name)[:60]}")
         if not isinstance(shape, list) or not 1 <= len(shape) <= 8 or not all(
-                (is_int(d) and 1 <= d <= MAX_DIM) or (isinstance(d, str) and d.isidentifier() and len(d) <= 64)
+                (is_int(d) and 1 <= d <= MAX_DIM) or (isinstance(d, str) and 0 < len(d) <= 64 and d.isprintable())
                 for d in shape):
-            raise BundleError(f"shape of {name!r} must be 1 to 8 positive integers or names, not {str(shape)[:60]}")
+            raise BundleError(f"shape of {name!r} must be 1 to 8 positive integers or dimension names, not {str(shape)[:60]}")
         if dtype not in DTYPES:
             raise BundleError(f"dtype of {name!r} must be one of {', '.join(DTYPES)}, not {str(dtype)[:40]!r}")
         if layout not in LAYOUTS:

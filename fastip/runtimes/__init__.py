@@ -41,8 +41,27 @@ def _require_backend(backend: str) -> None:
 
 
 def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision: str = "fp32",
-         threads: int | None = None, hint: str = "latency", **options) -> Session:  # noqa: A001
-    """Open a bundle on a backend: `runtimes.open('out/can32', backend='openvino')`."""
+         threads: int | None = None, hint: str = "latency", memory_budget: int | str | None = None,
+         **options) -> Session:  # noqa: A001
+    """Open a bundle on a backend: `runtimes.open('out/can32', backend='openvino')`.
+
+    Inputs whose estimated activations exceed `memory_budget` bytes (default: FASTIP_MEMORY_BUDGET,
+    else the memory available at open) are refused before running; see fastip.runtimes.memory."""
+    from fastip.runtimes.memory import activation_model, default_budget, parse_bytes
+
+    _require_backend(backend)
+    budget = parse_bytes(memory_budget) if memory_budget is not None else default_budget()
+    if not isinstance(bundle, Bundle):
+        bundle = Bundle.load(bundle)
+    session = _open(bundle, backend, precision=precision, threads=threads, hint=hint, **options)
+    if "onnx" in bundle.manifest.artifacts:
+        session.memory_budget = budget
+        session.activation = activation_model(bundle.path("onnx"), bundle.manifest.io.size_multiple)
+    return session
+
+
+def _open(bundle: str | os.PathLike | Bundle, backend: str, *, precision: str, threads: int | None, hint: str,
+          **options) -> Session:
     _require_backend(backend)
     if precision not in PRECISION_ROLES:
         raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_ROLES)}")
