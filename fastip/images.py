@@ -97,8 +97,8 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_IMAGE_PIXELS) -
                 pixels = _rgb_pixels(img, path)
                 orientation = img.getexif().get(0x0112)
     except Image.DecompressionBombError as exc:
-        raise InputError(f"{path} declares more pixels than images may have ({exc}); "
-                         f"the limit is {max_pixels / 1e6:.0f} MP") from exc
+        raise InputError(f"{path} declares more pixels than an image may have ({exc}); "
+                         f"the limit is {max_pixels / 1e6:.0f} MP: downscale it") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"cannot read {path} as an image ({exc}); give a PNG, JPEG, BMP, PPM or TIFF file") from exc
     if orientation in _ORIENTATION:
