@@ -150,3 +150,10 @@ def test_damaged_manifests_through_the_cli(can_bundle, tmp_path, capsys):
         (copy / "fastip.json").write_text(text)
         line = _one_line(capsys, main.main(["info", str(copy)]))
         assert len(line) < 400
+
+
+@pytest.mark.parametrize("backend", ["ort", "torch"])
+def test_negative_thread_counts(can_bundle, photo, tmp_path, capsys, backend):
+    line = _one_line(capsys, main.main(["run", str(can_bundle.root), str(photo), "-o", str(tmp_path / "o.png"),
+                                        "--backend", backend, "--threads", "-2"]))
+    assert "threads must be a positive number" in line

@@ -42,9 +42,15 @@ def run_main(build: Callable[[], argparse.ArgumentParser], argv: Sequence[str] |
         return _fail(parser.prog, f"{exc.strerror or exc}{where}")
 
 
+MAX_MESSAGE = 2000
+
+
 def _fail(prog: str, message: str) -> int:
+    line = " ".join(message.split())  # one line, whatever the message holds
+    if len(line) > MAX_MESSAGE:
+        line = line[:MAX_MESSAGE] + f" ... ({len(line) - MAX_MESSAGE} more characters)"
     try:
-        print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)  # one line, whatever the message holds
+        print(f"{prog}: error: {line}", file=sys.stderr)
     except BrokenPipeError:
         pass
     return 2

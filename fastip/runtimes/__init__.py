@@ -50,6 +50,8 @@ def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision:
     from fastip.runtimes.memory import activation_model, default_budget, parse_bytes
 
     _require_backend(backend)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 0):
+        raise InputError(f"threads must be a positive number of threads (0: the backend's choice), not {threads!r}")
     budget = parse_bytes(memory_budget) if memory_budget is not None else default_budget()
     if not isinstance(bundle, Bundle):
         bundle = Bundle.load(bundle)
