@@ -26,10 +26,10 @@ def png_bytes(samples: np.ndarray, colour_type: int, bit_depth: int = 16) -> byt
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b"")
 
 
-def png_bomb(width: int, height: int) -> bytes:
-    """A PNG declaring width x height 8-bit RGB pixels whose data is a few kB of zlib (rows of zeros)."""
+def png_bomb(width: int, height: int, *, complete: bool = False) -> bytes:
+    """A PNG declaring width x height 8-bit RGB pixels in a few kB of zlib: 64 rows of zeros, or all of them."""
     compressor = zlib.compressobj(9)
     row = b"\x00" * (1 + 3 * width)
-    body = b"".join(compressor.compress(row) for _ in range(min(height, 64))) + compressor.flush()
+    body = b"".join(compressor.compress(row) for _ in range(height if complete else min(height, 64))) + compressor.flush()
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", body) + _chunk(b"IEND", b"")

@@ -336,7 +336,7 @@ def test_size_limits_match_python(host, bundles, tmp_path):
     from tests.images_support import png_bomb
 
     cases = {"bomb.png": png_bomb(30000, 30000), "bomb.ppm": b"P6\n20000 20000\n255\n",
-             "big.png": png_bomb(9000, 9000)}
+             "big.png": png_bomb(9000, 9000, complete=True)}
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)
         done = _run([str(host), str(bundles["can24"]), str(tmp_path / name), str(tmp_path / "o.ppm")], timeout=300)
