@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
+from typing import Iterator
 
 from fastip.errors import BundleError
-from fastip.manifest import Manifest
+from fastip.manifest import MAX_MANIFEST_BYTES, Manifest
 from fastip.members import read_member, verify_member
 
 MANIFEST = "fastip.json"
@@ -42,7 +47,7 @@ class Bundle:
         if not manifest_path.exists() and not manifest_path.is_symlink():
             raise BundleError(f"{root} is not a fastip bundle: it has no {MANIFEST}")
         try:
-            text = read_member(root, MANIFEST, None).decode("utf-8")
+            text = read_member(root, MANIFEST, None, max_bytes=MAX_MANIFEST_BYTES).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise BundleError(f"cannot read {manifest_path}: {exc}") from exc
         manifest = Manifest.from_json(text)
@@ -83,6 +88,10 @@ class BundleWriter:
     A failure (or Ctrl-C) inside the `with` block removes the temporary directory and leaves any
     existing bundle at `target` untouched. `base` copies an existing bundle's files in first, so a
     later step (quantization, compilation) can add artifacts without rewriting the others.
+    Writers of bundles in one directory take turns at the swap (an flock on the directory), and a
+    Ctrl-C during the swap waits for it: once the new bundle is in place, the write has happened.
+    OS failures (disk full, read-only filesystem, no permission, a file where a directory should
+    be) become one BundleError naming the target.
     """
 
     def __init__(self, target: str | os.PathLike, *, base: Bundle | None = None, overwrite: bool = True):
@@ -92,17 +101,29 @@ class BundleWriter:
         self.dir: Path | None = None
 
     def __enter__(self) -> "BundleWriter":
-        if self.target.exists() and not self.overwrite:
-            raise BundleError(f"{self.target} exists; pass --force to replace it")
-        if self.target.exists() and not (self.target / MANIFEST).is_file() and any(self.target.iterdir()):
-            raise BundleError(f"{self.target} exists and is not a fastip bundle; choose an empty or new directory")
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        _remove_orphans(self.target)
-        self.dir = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-{os.getpid()}-", dir=self.target.parent))
-        os.chmod(self.dir, 0o777 & ~_umask())
-        if self.base is not None:
-            for name in self.base.manifest.files:
-                shutil.copy2(self.base.root / name, self.dir / name)
+        try:
+            if self.target.parent.exists() and not self.target.parent.is_dir():
+                raise BundleError(f"{self.target.parent} is a file, not a directory; choose another output path")
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            with _directory_lock(self.target.parent):
+                _remove_orphans(self.target)  # first: a restored bundle counts as existing below
+            if self.target.exists() and not self.target.is_dir():
+                raise BundleError(f"{self.target} is a file; a bundle is a directory: choose a new or empty directory")
+            if self.target.exists() and not self.overwrite:
+                raise BundleError(f"{self.target} exists; to replace it, leave out --no-force (overwrite=True)")
+            if self.target.exists() and not (self.target / MANIFEST).is_file() and any(self.target.iterdir()):
+                raise BundleError(f"{self.target} exists and is not a fastip bundle; choose an empty or new directory")
+            self.dir = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-{os.getpid()}-", dir=self.target.parent))
+            os.chmod(self.dir, 0o777 & ~_umask())
+            if self.base is not None:
+                for name in self.base.manifest.files:
+                    shutil.copy2(self.base.root / name, self.dir / name)
+        except OSError as exc:
+            self._discard()
+            raise write_error(self.target, exc) from exc
+        except BaseException:
+            self._discard()
+            raise
         return self
 
     def commit(self, manifest: Manifest) -> Bundle:
@@ -127,26 +148,91 @@ class BundleWriter:
         return Bundle(self.target, manifest)
 
     def _swap_into_place(self) -> None:
-        old = None
-        if self.target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.old-{os.getpid()}-", dir=self.target.parent))
-            os.rmdir(old)
-            os.rename(self.target, old)
-        try:
-            os.rename(self.dir, self.target)
-        except OSError:
+        with _sigint_deferred():
+            old = None
+            with _directory_lock(self.target.parent):
+                if self.target.exists():
+                    old = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.old-{os.getpid()}-", dir=self.target.parent))
+                    os.rmdir(old)
+                    os.rename(self.target, old)
+                try:
+                    os.rename(self.dir, self.target)
+                except OSError:
+                    if old is not None:
+                        os.rename(old, self.target)
+                    raise
+                self.dir = None
+                _fsync_dir(self.target.parent)
             if old is not None:
-                os.rename(old, self.target)
-            raise
-        self.dir = None
-        _fsync_dir(self.target.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+                shutil.rmtree(old, ignore_errors=True)
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def _discard(self) -> None:
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._discard()
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+            raise write_error(self.target, exc) from exc
+
+
+# errno -> what the user can do about it
+WRITE_ERRNOS = {
+    errno.ENOSPC: "free disk space or choose another output directory",
+    errno.EDQUOT: "free disk space or choose another output directory",
+    errno.EROFS: "the filesystem is read-only; choose another output directory",
+    errno.EACCES: "choose a directory you can write to",
+    errno.EPERM: "choose a directory you can write to",
+    errno.ENOTDIR: "a part of the path is a file; choose another output path",
+    errno.EISDIR: "a directory is in the way; choose another output path",
+    errno.EEXIST: "something is in the way; choose another output path",
+    errno.ENAMETOOLONG: "choose a shorter output path",
+}
+
+
+def write_error(target: Path, exc: OSError) -> BundleError:
+    """One line for an OS failure while writing `target`; the previous contents are untouched."""
+    fix = WRITE_ERRNOS.get(exc.errno, "check the output path")
+    return BundleError(f"cannot write {target}: {exc.strerror or exc}; {fix} (nothing was changed)")
+
+
+@contextlib.contextmanager
+def _directory_lock(directory: Path) -> Iterator[None]:
+    """An exclusive flock on `directory`, held by one bundle writer at a time (no lock file left behind)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends; a Ctrl-C during it is dropped, as the work it guards is done.
+
+    Only the main thread receives signals, so elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    except (ValueError, TypeError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received and callable(previous) and previous is not signal.default_int_handler:
+            previous(signal.SIGINT, None)  # a caller's own handler still hears of it
 
 
 def _remove_orphans(target: Path) -> None:

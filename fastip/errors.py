@@ -32,7 +32,22 @@ def require(module: str, extra: str, purpose: str):
     try:
         return importlib.import_module(module)
     except ImportError as exc:
+        reraise_interrupt(exc)
         raise MissingDependencyError(
             f"{purpose} needs `{module}`, which is not installed: "
             f"pip install 'fastip[{extra}]'"
         ) from exc
+
+
+def reraise_interrupt(exc: BaseException) -> None:
+    """Raise KeyboardInterrupt if one is in the cause/context chain of `exc`.
+
+    Ctrl-C during an import can reach the importer as an ImportError (a half-initialised module,
+    an extension whose init failed); reporting that as "not installed" would be false."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            raise KeyboardInterrupt from exc
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__

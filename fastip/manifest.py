@@ -5,13 +5,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastip.errors import BundleError
-from fastip.spec import ImageIO, TensorSpec
+from fastip.spec import ImageIO, TensorSpec, is_int, name_keys
 
 SCHEMA_VERSION = 1
+# A real manifest is a few kB and nests 5 deep; these bound what parsing a stranger's file may cost.
+MAX_MANIFEST_BYTES = 4 << 20
+MAX_DEPTH = 32
 PRECISIONS = ("fp32", "fp16", "int8")
 # artifact role -> the backends that can run it
 ARTIFACT_ROLES = ("onnx", "onnx_int8", "onnx_fp16", "openvino", "openvino_int8", "engine", "torch")
@@ -37,6 +41,11 @@ class Validation:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Validation":
+        _check_fields("validation record", data, {"artifact": str, "backend": str, "image": str, "shape": list,
+                                                  "max_abs_error": (float, int, type(None)), "psnr": (float, int, type(None)),
+                                                  "tolerance": (float, int), "passed": bool})
+        if not all(is_int(d) for d in data["shape"]):
+            raise BundleError("malformed manifest: a validation shape must be a list of integers")
         psnr = math.inf if data.get("psnr") is None else data["psnr"]  # identical outputs: infinite PSNR
         error = math.inf if data.get("max_abs_error") is None else data["max_abs_error"]
         return cls(**{**data, "shape": tuple(data["shape"]), "psnr": psnr, "max_abs_error": error})
@@ -107,14 +116,19 @@ class Manifest:
                 versions=dict(data.get("versions") or {}),
                 extra=dict(data.get("extra") or {}),
             )
+        except BundleError as exc:
+            raise BundleError(str(exc) if str(exc).startswith("malformed manifest") else f"malformed manifest: {exc}") from exc
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise BundleError(f"malformed manifest: {exc!r}") from exc
+            raise BundleError(f"malformed manifest: {type(exc).__name__}: {str(exc)[:200]}") from exc
 
     @classmethod
     def from_json(cls, text: str) -> "Manifest":
         def refuse(constant: str) -> None:
             raise BundleError(f"manifest is not valid JSON: {constant} is not a JSON number (write null)")
 
+        if len(text) > MAX_MANIFEST_BYTES:
+            raise BundleError(f"manifest is {len(text)} bytes, above the {MAX_MANIFEST_BYTES} byte limit; it is not a fastip manifest")
+        _check_nesting(text)
         try:
             data = json.loads(text, parse_constant=refuse)
         except json.JSONDecodeError as exc:
@@ -122,14 +136,63 @@ class Manifest:
         return cls.from_dict(data)
 
 
-def _finite(value: Any) -> Any:
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse JSON nested deeper than MAX_DEPTH before a recursive parser sees it."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_STRING.sub('""', text)):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_DEPTH:
+                raise BundleError(f"manifest nests deeper than {MAX_DEPTH} levels; it is not a fastip manifest")
+
+
+def _finite(value: Any, depth: int = 0) -> Any:
+    if depth > MAX_DEPTH:
+        raise BundleError(f"malformed manifest: nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: _finite(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [_finite(v, depth + 1) for v in value]
     return value
+
+
+def _check_fields(what: str, data: Any, fields: dict[str, Any]) -> None:
+    if not isinstance(data, dict):
+        raise BundleError(f"malformed manifest: a {what} must be an object")
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise BundleError(f"malformed manifest: unknown {what} keys {name_keys(unknown)}")
+    for key, kind in fields.items():
+        value = data.get(key)
+        if key not in data or not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise BundleError(f"malformed manifest: {what} field {key!r} is missing or has the wrong type")
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _check_source(source: dict[str, Any]) -> None:
+    """How to rebuild the model: plain strings and a kwargs object of JSON scalars, nothing else."""
+    unknown = set(source) - {"kind", "builder", "kwargs", "weights"}
+    if unknown:
+        raise BundleError(f"malformed manifest: unknown source keys {name_keys(unknown)}")
+    for key in ("kind", "builder"):
+        if key in source and not isinstance(source[key], str):
+            raise BundleError(f"malformed manifest: source {key!r} must be a string")
+    if not isinstance(source.get("weights"), (str, type(None))):
+        raise BundleError("malformed manifest: source 'weights' must be a string or null")
+    kwargs = source.get("kwargs", {})
+    if not isinstance(kwargs, dict) or len(kwargs) > 64 or not all(
+            isinstance(k, str) and isinstance(v, _SCALARS) and (not isinstance(v, float) or math.isfinite(v))
+            for k, v in kwargs.items()):
+        raise BundleError("malformed manifest: source 'kwargs' must map names to strings, numbers, booleans or null")
 
 
 _REQUIRED = {
@@ -152,21 +215,24 @@ def _check_schema(data: Any) -> None:
             raise BundleError(f"malformed manifest: {key!r} has the wrong type")
     unknown = set(data) - set(_REQUIRED) - set(_OPTIONAL)
     if unknown:
-        raise BundleError(f"malformed manifest: unknown keys {sorted(unknown)}")
+        raise BundleError(f"malformed manifest: unknown keys {name_keys(unknown)}")
     if data["schema_version"] > SCHEMA_VERSION:
         raise BundleError(f"manifest schema {data['schema_version']} is newer than this fastip ({SCHEMA_VERSION}); upgrade fastip")
     if data["precision"] not in PRECISIONS:
-        raise BundleError(f"malformed manifest: precision {data['precision']!r} not in {PRECISIONS}")
+        raise BundleError(f"malformed manifest: precision {data['precision'][:40]!r} not in {PRECISIONS}")
     if not data["inputs"] or not data["outputs"]:
         raise BundleError("malformed manifest: a model needs at least one input and one output")
     for role, name in data["artifacts"].items():
         if role not in ARTIFACT_ROLES:
-            raise BundleError(f"malformed manifest: unknown artifact role {role!r}; known: {', '.join(ARTIFACT_ROLES)}")
+            raise BundleError(f"malformed manifest: unknown artifact role {role[:40]!r}; known: {', '.join(ARTIFACT_ROLES)}")
         _check_member_name(name)
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in data.get("versions", {}).items()):
+        raise BundleError("malformed manifest: 'versions' must map tool names to version strings")
+    _check_source(data.get("source") or {})
     for name, digest in data["files"].items():
         _check_member_name(name)
         if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
-            raise BundleError(f"malformed manifest: sha256 of {name!r} is not 64 hex digits")
+            raise BundleError(f"malformed manifest: sha256 of {name[:80]!r} is not 64 hex digits")
 
 
 def _check_member_name(name: Any) -> None:

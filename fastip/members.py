@@ -55,11 +55,13 @@ def _open(root: Path, name: str) -> int:
     return fd
 
 
-def read_member(root: Path, name: str, sha256: str | None) -> bytes:
+def read_member(root: Path, name: str, sha256: str | None, *, max_bytes: int | None = None) -> bytes:
     """The bytes of one member, read once through a checked descriptor; they must match `sha256` when given."""
     fd = _open(root, name)
     with os.fdopen(fd, "rb") as handle:
-        data = handle.read()
+        data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise BundleError(f"bundle member {root / name} is larger than {max_bytes} bytes; it is not what fastip writes")
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
         raise _mismatch(root, name)
     return data

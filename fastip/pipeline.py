@@ -47,9 +47,9 @@ def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
 MAX_PIXELS = 64_000_000  # above this, one float32 CAN32 activation alone exceeds 8 GB
 
 
-def check_size(image: np.ndarray, max_pixels: int) -> None:
-    """Refuse images whose activations would not fit in memory, naming the fix."""
-    h, w = image.shape[:2]
+def check_size(image: np.ndarray, max_pixels: int, multiple: int = 1) -> None:
+    """Refuse images whose activations would not fit in memory, naming the fix; the size counted is the padded one."""
+    h, w = (-(-side // multiple) * multiple for side in image.shape[:2])
     if h * w > max_pixels:
         raise InputError(f"image is {w}x{h} = {h * w / 1e6:.0f} MP, above the {max_pixels / 1e6:.0f} MP limit; "
                          "use tiled inference (`fastip run --tile 512`) or raise max_pixels")
@@ -75,7 +75,7 @@ class ImagePipeline:
         images = [as_uint8_rgb(image) for image in images]
         if not images or len({image.shape for image in images}) != 1:
             raise InputError(f"a batch needs one or more images of one size, got shapes {[i.shape for i in images]}")
-        check_size(images[0], self.max_pixels)
+        check_size(images[0], self.max_pixels, self.io.size_multiple)
         h, w = images[0].shape[:2]
         x = np.concatenate([to_tensor(pad_to_multiple(image, self.io.size_multiple), self.io) for image in images])
         out = self.session.run({self.input_name: x})[self.output_name]

@@ -51,7 +51,14 @@ class ReceptiveField:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ReceptiveField":
-        return cls(int(data["radius"]), int(data.get("scale", 1)), int(data.get("align", 1)))
+        from fastip.errors import BundleError
+        from fastip.spec import MAX_SCALE_FACTOR, MAX_SIDE, MAX_SIZE_MULTIPLE, is_int
+
+        values = (data.get("radius"), data.get("scale", 1), data.get("align", 1)) if isinstance(data, dict) else ()
+        highs = (MAX_SIDE, MAX_SCALE_FACTOR, MAX_SIZE_MULTIPLE)
+        if len(values) != 3 or not all(is_int(v) and 0 <= v <= high for v, high in zip(values, highs)) or 0 in values[1:]:
+            raise BundleError(f"malformed manifest: receptive_field must be {{radius, scale, align}} integers, not {str(data)[:80]}")
+        return cls(*values)
 
 
 class NotTileableError(InputError):
@@ -148,6 +155,9 @@ class TiledPipeline:
         self.io = io
         self.tile = _round_up(tile, align)
         self.halo = _round_up(field.radius if halo is None else halo, align)
+        if self.tile < self.halo:  # each tile computes (tile + 2 halo)^2 pixels: below the halo, mostly overlap
+            raise InputError(f"tile {tile} is smaller than the model's halo of {self.halo} input pixels; "
+                             f"use --tile {max(self.halo, TILE)} or more (at least {self.halo})")
         self.input_name = session.inputs[0].name
         self.output_name = session.outputs[0].name
 

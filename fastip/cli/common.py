@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from typing import Callable, Sequence
 
 from fastip.errors import FastipError
+
+# OS conditions a user fixes (space, permissions, paths), reported as one line when no layer below named them.
+_USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR,
+                errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EMFILE, errno.ENFILE, errno.EXDEV}
 
 
 def run_main(build: Callable[[], argparse.ArgumentParser], argv: Sequence[str] | None) -> int:
@@ -17,15 +23,49 @@ def run_main(build: Callable[[], argparse.ArgumentParser], argv: Sequence[str] |
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, inside the handlers below
+        return code
     except FastipError as exc:
-        # Multi-line reports (validation tables) keep their lines, indented: no text can start a line of its own.
-        message = "\n  ".join(printable(line) for line in str(exc).split("\n"))
-        print(f"{parser.prog}: error: {message}", file=sys.stderr)
-        return 2
+        return _fail(parser.prog, str(exc))
+    except BrokenPipeError:
+        return _closed_pipe()
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        return _fail(parser.prog, "out of memory; use a smaller input, `--tile`, or a machine with more memory")
+    except OSError as exc:
+        if exc.errno not in _USER_ERRNOS:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        return _fail(parser.prog, f"{exc.strerror or exc}{where}")
+
+
+MAX_MESSAGE = 2000
+
+
+def _fail(prog: str, message: str) -> int:
+    # Multi-line reports (gate tables) keep their lines, indented and escaped: no text can start a line of its
+    # own or drive the terminal; the whole message is bounded.
+    line = "\n  ".join(printable(part) for part in message.strip().split("\n"))
+    if len(line) > MAX_MESSAGE:
+        line = line[:MAX_MESSAGE] + f" ... ({len(line) - MAX_MESSAGE} more characters)"
+    try:
+        print(f"{prog}: error: {line}", file=sys.stderr)
+    except BrokenPipeError:
+        pass
+    return 2
+
+
+def _closed_pipe() -> int:
+    """The reader went away (`fastip info B | head -2`): stop quietly, as a SIGPIPE would."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    except (OSError, ValueError):
+        pass
+    return 141
 
 
 def printable(text: object) -> str:

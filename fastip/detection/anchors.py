@@ -9,11 +9,38 @@ import numpy as np
 
 from fastip.errors import BundleError
 
+# Bounds on an anchor spec from a manifest: MediaPipe's detectors use 2-4 layers, 128-256 px inputs
+# and 896-2304 anchors; these leave wide room and keep generation (and decoding) bounded.
+MAX_LAYERS = 16
+MAX_INPUT_SIDE = 4096
+MAX_ANCHORS = 200_000
+
 
 def _scale(min_scale: float, max_scale: float, index: int, num_layers: int) -> float:
     if num_layers == 1:
         return (min_scale + max_scale) / 2
     return min_scale + (max_scale - min_scale) * index / (num_layers - 1)
+
+
+def _check_bounds(num_layers: int, strides: list[int], height: int, width: int, aspect_ratios: list[float],
+                  interpolated: float, reduce_lowest: bool) -> None:
+    """Refuse specs that would divide by zero or generate an unbounded number of anchors, before generating any."""
+    if not 1 <= num_layers <= MAX_LAYERS:
+        raise BundleError(f"anchor spec has {num_layers} layers; 1 to {MAX_LAYERS} are allowed")
+    if not (1 <= height <= MAX_INPUT_SIDE and 1 <= width <= MAX_INPUT_SIDE):
+        raise BundleError(f"anchor spec input_size {height}x{width} is outside 1..{MAX_INPUT_SIDE}")
+    if any(s < 1 for s in strides):
+        raise BundleError(f"anchor strides must be positive integers, not {strides}")
+    if not 1 <= len(aspect_ratios) <= 16 or not all(math.isfinite(a) and a > 0 for a in aspect_ratios):
+        raise BundleError("anchor spec needs 1 to 16 positive aspect ratios")
+    if not math.isfinite(interpolated):
+        raise BundleError("anchor spec interpolated_scale_aspect_ratio must be a finite number")
+    total = 0
+    for index, stride in enumerate(strides):
+        per_cell = 3 if index == 0 and reduce_lowest else len(aspect_ratios) + (interpolated > 0)
+        total += math.ceil(height / stride) * math.ceil(width / stride) * per_cell
+    if total > MAX_ANCHORS:
+        raise BundleError(f"anchor spec yields {total} anchors, above the {MAX_ANCHORS} limit")
 
 
 def generate_anchors(spec: dict[str, Any]) -> np.ndarray:
@@ -28,10 +55,11 @@ def generate_anchors(spec: dict[str, Any]) -> np.ndarray:
         interpolated = float(spec.get("interpolated_scale_aspect_ratio", 1.0))
         reduce_lowest = bool(spec.get("reduce_boxes_in_lowest_layer", False))
         fixed = bool(spec.get("fixed_anchor_size", True))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise BundleError(f"anchor spec is incomplete or malformed ({exc!r}); it needs num_layers, strides, input_size") from exc
     if len(strides) != num_layers:
         raise BundleError(f"anchor spec has {len(strides)} strides for {num_layers} layers")
+    _check_bounds(num_layers, strides, height, width, aspect_ratios, interpolated, reduce_lowest)
 
     anchors = []
     layer = 0

@@ -97,13 +97,13 @@ def _import_builder(target: str):
 def _resolve_import(target: str, *, weights: str | None, input_shape: str) -> ModelSource:
     from torch import nn
 
-    from fastip.models.checkpoint import load_state_dict
+    from fastip.models.checkpoint import load_state_dict, load_strict
 
     module = _import_builder(target)()
     if not isinstance(module, nn.Module):
         raise ExportError(f"{target} returned {type(module).__name__}, not a torch.nn.Module")
     if weights is not None:
-        module.load_state_dict(load_state_dict(weights))
+        load_strict(module, load_state_dict(weights), weights, target)
     module.eval()
     shape = parse_input_shape(input_shape)
     name = target.rpartition(":")[2]
@@ -113,13 +113,13 @@ def _resolve_import(target: str, *, weights: str | None, input_shape: str) -> Mo
 
 def rebuild_module(bundle, *, builder: Callable[[], Any] | str | None = None, trust_code: bool = False):
     """Rebuild a bundle's PyTorch model (deploy form) from its verified weights; see `untrained_module`."""
-    from fastip.models.checkpoint import parse_state_dict
+    from fastip.models.checkpoint import load_strict, parse_state_dict
 
     if "torch" not in bundle.manifest.artifacts:
         raise InputError(f"bundle {bundle.root} carries no PyTorch weights; use backend ort or openvino")
     module = untrained_module(bundle, builder=builder, trust_code=trust_code)
     name = bundle.manifest.artifacts["torch"]
-    module.load_state_dict(parse_state_dict(bundle.read(name), name))
+    load_strict(module, parse_state_dict(bundle.read(name), name), bundle.root / name, bundle.manifest.model)
     return deploy_form(module)
 
 

@@ -75,9 +75,22 @@ def read_weights(weights: str | os.PathLike, spec) -> tuple[Path, dict]:
 
 def fit_state(module, state: dict, path: Path, spec) -> None:
     """Load `state` (read from `path`) into `module`, strictly."""
+    load_strict(module, state, path, spec.name)
+
+
+def load_strict(module, state: dict, path: str | os.PathLike, model: str) -> None:
+    """Load `state` into `module`: same names, same shapes, or one BundleError naming the model and a weight."""
+    own = module.state_dict()
+    wrong = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in state.items()
+             if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)]
+    if wrong:
+        key, got, want = wrong[0]
+        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+        raise BundleError(f"weights {path} do not fit {model}: {key} has shape {list(got)} in the file, "
+                          f"{list(want)} in the model{more}; use weights trained for {model}")
     missing, unexpected = module.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise BundleError(f"weights {path} do not fit {spec.name}: missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}")
+        raise BundleError(f"weights {path} do not fit {model}: missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}")
 
 
 def load_into(module, weights: str | os.PathLike | None, spec) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from fastip.errors import MissingDependencyError, require
+from fastip.errors import MissingDependencyError, reraise_interrupt, require
 
 OPENCV_PIP = "pip install opencv-contrib-python-headless"
 
@@ -14,6 +14,7 @@ def cv2(purpose: str, *, contrib: bool = False) -> ModuleType:
     try:
         import cv2 as module
     except ImportError as exc:
+        reraise_interrupt(exc)
         raise MissingDependencyError(f"{purpose} needs OpenCV, which is not installed: {OPENCV_PIP} "
                                      "(or pip install 'fastip[operators]')") from exc
     if contrib and not hasattr(module, "ximgproc"):

@@ -43,13 +43,34 @@ def _require_backend(backend: str) -> None:
 
 def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision: str = "fp32",  # noqa: A001
          threads: int | None = None, hint: str = "latency", builder: Callable[[], Any] | str | None = None,
-         trust_code: bool = False, **options) -> Session:
+         trust_code: bool = False, memory_budget: int | str | None = None, **options) -> Session:
     """Open a bundle on a backend: `runtimes.open('out/can32', backend='openvino')`.
 
     Every backend loads the bundle's bytes as checked against their sha256, never a path the runtime re-reads.
     On torch, a bundle exported from your own module needs that module: pass `builder` (a callable or
     'package.module:function'), or `trust_code=True` to import the one the manifest names.
+    Inputs whose estimated activations exceed `memory_budget` bytes (default: FASTIP_MEMORY_BUDGET,
+    else the memory available at open) are refused before running; see fastip.runtimes.memory.
     """
+    from fastip.runtimes.memory import activation_model, default_budget, parse_bytes
+
+    _require_backend(backend)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 0):
+        raise InputError(f"threads must be a positive number of threads (0: the backend's choice), not {threads!r}")
+    budget = parse_bytes(memory_budget) if memory_budget is not None else default_budget()
+    if not isinstance(bundle, Bundle):
+        bundle = Bundle.load(bundle)
+    session = _open(bundle, backend, precision=precision, threads=threads, hint=hint, builder=builder,
+                    trust_code=trust_code, **options)
+    if "onnx" in bundle.manifest.artifacts:
+        session.memory_budget = budget
+        session.activation = activation_model(bundle.read(bundle.manifest.artifacts["onnx"]),
+                                              bundle.manifest.io.size_multiple)
+    return session
+
+
+def _open(bundle: Bundle, backend: str, *, precision: str, threads: int | None, hint: str,
+          builder: Callable[[], Any] | str | None, trust_code: bool, **options) -> Session:
     _require_backend(backend)
     if precision not in PRECISION_ROLES:
         raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_ROLES)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import threading
 from typing import Mapping
 
 import numpy as np
@@ -11,8 +12,16 @@ from fastip.errors import InputError
 from fastip.spec import TensorSpec
 
 
+class SessionClosedError(InputError):
+    """The session was closed (perhaps by another thread) before or while this run was asked for."""
+
+
 class Session(abc.ABC):
-    """A loaded model on one backend. Feeds are dicts of named ndarrays, checked against `inputs`."""
+    """A loaded model on one backend. Feeds are dicts of named ndarrays, checked against `inputs`.
+
+    Thread-safe to close: `close()` marks the session closed, waits for runs in flight to finish,
+    then releases the backend; a run asked for after that raises SessionClosedError.
+    `activation` and `memory_budget` (set by `runtimes.open`) refuse inputs too large to run."""
 
     backend: str = ""
 
@@ -20,17 +29,47 @@ class Session(abc.ABC):
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self._closed = False
+        self._state = threading.Condition()
+        self._active = 0
+        self.activation = None  # fastip.runtimes.memory.ActivationModel
+        self.memory_budget: int | None = None
 
     def run(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run one inference; returns every output by name."""
-        if self._closed:
-            raise InputError(f"this {self.backend} session is closed; open a new one")
-        self.check_feed(feed)
-        return self._run(feed)
+        with self._state:
+            if self._closed:
+                raise SessionClosedError(f"this {self.backend} session is closed; open a new one")
+            self._active += 1
+        try:
+            self.check_feed(feed)
+            first = feed[self.inputs[0].name]
+            if self.activation is not None:
+                from fastip.runtimes.memory import check_budget
+
+                check_budget(self.activation, first.shape, self.memory_budget)
+            try:
+                return self._run(feed)
+            except (InputError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                from fastip.runtimes.memory import out_of_memory
+
+                error = out_of_memory(exc, self.backend, first.shape)
+                if error is None:
+                    raise
+                raise error from exc
+        finally:
+            with self._state:
+                self._active -= 1
+                if not self._active:
+                    self._state.notify_all()
 
     @abc.abstractmethod
     def _run(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Backend-specific inference on an already-checked feed."""
+
+    def _release(self) -> None:
+        """Backend-specific: drop the runtime's objects (called once, with no run in flight)."""
 
     def check_feed(self, feed: Mapping[str, np.ndarray]) -> None:
         """Raise InputError unless `feed` has exactly the declared inputs with fitting rank, dtype and dims."""
@@ -43,8 +82,14 @@ class Session(abc.ABC):
             check_tensor(spec, feed[spec.name])
 
     def close(self) -> None:
-        """Release the backend's resources; the session can no longer run."""
-        self._closed = True
+        """Release the backend's resources once runs in flight finish; the session can no longer run."""
+        with self._state:
+            if self._closed:
+                return
+            self._closed = True
+            while self._active:
+                self._state.wait()
+        self._release()
 
     def __enter__(self) -> "Session":
         return self

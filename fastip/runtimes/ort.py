@@ -49,6 +49,5 @@ class OrtSession(Session):
     def _run(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return dict(zip(self._names, self._session.run(self._names, dict(feed))))
 
-    def close(self) -> None:
+    def _release(self) -> None:
         self._session = None
-        super().close()

@@ -108,9 +108,8 @@ class TensorRTSession(Session):
         names = {o.name for o in self.outputs}
         return {name: t.float().cpu().numpy() if name in names else t.cpu().numpy() for name, t in results.items()}
 
-    def close(self) -> None:
+    def _release(self) -> None:
         self._context = self._engine = self._runtime = None
-        super().close()
 
 
 def _torch_dtype(torch, np_dtype) -> Any:

@@ -306,3 +306,40 @@ def test_bad_arguments(host, bundles, tmp_path):
     assert bad_image.returncode == 2 and "PPM" in bad_image.stderr
     usage = _run([str(host), str(bundles["can24"])], timeout=60)
     assert usage.returncode == 2 and "BUNDLE INPUT" in usage.stderr
+
+
+@pytest.mark.parametrize("colour_type, channels, bit_depth", [(0, 1, 16), (2, 3, 16), (4, 2, 16), (6, 4, 16), (0, 1, 1)],
+                         ids=["grey16", "rgb16", "grey-alpha16", "rgba16", "one-bit"])
+def test_png_tones_match_python(host, bundles, tmp_path, colour_type, channels, bit_depth):
+    """16-bit samples become round(v * 255 / 65535) in both readers; 1-bit becomes 0/255: the same input tensor."""
+    from fastip.images import read_image
+    from fastip.manifest import Manifest
+    from fastip.pipeline import to_tensor
+    from tests.images_support import png_bytes
+
+    io = Manifest.from_json((bundles["can24"] / "fastip.json").read_text()).io
+    samples = np.random.default_rng(colour_type).integers(0, 2 ** bit_depth, (21, 30, channels))
+    samples[0, 0] = 2 ** bit_depth - 1
+    path = tmp_path / "in.png"
+    path.write_bytes(png_bytes(samples, colour_type, bit_depth=bit_depth))
+    done = _run([str(host), str(bundles["can24"]), str(path), "--raw", str(tmp_path / "o.f32"),
+                 "--raw-input", str(tmp_path / "x.f32")], timeout=300)
+    if "without libpng" in done.stderr:
+        pytest.skip("host built without libpng")
+    assert done.returncode == 0, done.stderr
+    expected = to_tensor(read_image(path), io)
+    np.testing.assert_array_equal(_read_f32(tmp_path / "x.f32", expected.shape), expected)
+
+
+def test_size_limits_match_python(host, bundles, tmp_path):
+    """Declared sizes above 150 MP are refused from the header; image models refuse above 64 MP, as in Python."""
+    from tests.images_support import png_bomb
+
+    cases = {"bomb.png": png_bomb(30000, 30000), "bomb.ppm": b"P6\n20000 20000\n255\n",
+             "big.png": png_bomb(9000, 9000, complete=True)}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        done = _run([str(host), str(bundles["can24"]), str(tmp_path / name), str(tmp_path / "o.ppm")], timeout=300)
+        assert done.returncode == 2 and done.stderr.startswith("fastip_host: error: "), done.stderr
+        assert ("150 MP image limit" if "bomb" in name else "above the 64 MP limit") in done.stderr, done.stderr
+        assert not (tmp_path / "o.ppm").exists()

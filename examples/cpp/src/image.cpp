@@ -1,6 +1,8 @@
 #include "image.hpp"
 
 #include <cctype>
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <algorithm>
 #include <fstream>
@@ -40,9 +42,17 @@ int pnm_number(std::istream& in, const std::string& path) {
     return static_cast<int>(value);  // the single whitespace after the number is consumed
 }
 
+void check_size(const std::string& path, long long width, long long height) {
+    if (width < 1 || height < 1 || width > 65535 || height > 65535) throw Error(path + ": image size " + std::to_string(width) + "x" + std::to_string(height) + " is out of range");
+    if (width * height > kMaxImagePixels) {
+        throw Error(path + " is " + std::to_string(width) + "x" + std::to_string(height) + " = " + std::to_string(width * height / 1000000) +
+                    " MP, above the " + std::to_string(kMaxImagePixels / 1000000) + " MP image limit; downscale it");
+    }
+}
+
 Image read_pnm(std::istream& in, const std::string& path, char kind) {
     int width = pnm_number(in, path), height = pnm_number(in, path), maxval = pnm_number(in, path);
-    if (width < 1 || height < 1 || width > 65535 || height > 65535) throw Error(path + ": image size " + std::to_string(width) + "x" + std::to_string(height) + " is out of range");
+    check_size(path, width, height);
     if (maxval != 255) throw Error(path + ": only 8-bit PPM/PGM (maxval 255) is supported, not maxval " + std::to_string(maxval));
     int channels = kind == '6' ? 3 : 1;
     std::vector<std::uint8_t> data(std::size_t(width) * height * channels);
@@ -59,21 +69,74 @@ Image read_pnm(std::istream& in, const std::string& path, char kind) {
 }
 
 #ifdef FASTIP_WITH_PNG
-Image read_png(const std::string& path) {
-    png_image png{};
-    png.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&png, path.c_str())) throw Error("cannot read " + path + " as PNG: " + png.message);
-    // Read RGBA and drop alpha, as fastip's Python reader does; asking libpng for RGB would composite
-    // translucent pixels onto black instead.
-    png.format = PNG_FORMAT_RGBA;
-    std::vector<std::uint8_t> rgba(PNG_IMAGE_SIZE(png));
-    if (!png_image_finish_read(&png, nullptr, rgba.data(), 0, nullptr)) {
-        std::string message = png.message;
-        png_image_free(&png);
-        throw Error("cannot decode " + path + ": " + message);
+void on_png_error(png_structp png, png_const_charp message) {
+    std::snprintf(static_cast<char*>(png_get_error_ptr(png)), 256, "%s", message);
+    png_longjmp(png, 1);
+}
+
+void on_png_warning(png_structp, png_const_charp) {}
+
+// libpng's low-level reader with setjmp error handling: no C++ object with a destructor lives in this
+// frame, and everything it fills lives in the caller. Samples come out as 8- or 16-bit RGB, big-endian,
+// with no gamma or colour-space conversion (as Pillow reads them); returns false with `message` set.
+bool decode_png(std::FILE* file, std::vector<std::uint8_t>* pixels, std::vector<png_bytep>* rows,
+                png_uint_32* width, png_uint_32* height, int* depth, char* message) {
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, message, on_png_error, on_png_warning);
+    if (!png) return false;
+    png_infop info = png_create_info_struct(png);
+    if (!info) {
+        png_destroy_read_struct(&png, nullptr, nullptr);
+        return false;
     }
-    Image image(static_cast<int>(png.width), static_cast<int>(png.height));
-    for (std::size_t i = 0; i < image.pixels.size() / 3; ++i) std::copy_n(&rgba[4 * i], 3, &image.pixels[3 * i]);
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, nullptr);
+        return false;
+    }
+    png_init_io(png, file);
+    png_read_info(png, info);
+    *width = png_get_image_width(png, info);
+    *height = png_get_image_height(png, info);
+    if (static_cast<long long>(*width) * *height > kMaxImagePixels) {  // header only: nothing decoded yet
+        png_destroy_read_struct(&png, &info, nullptr);
+        return true;
+    }
+    png_set_expand(png);  // palette -> RGB, 1/2/4-bit grey -> 8 bits, tRNS -> alpha
+    png_set_gray_to_rgb(png);
+    png_set_strip_alpha(png);  // dropped, not composited: as fastip.images does
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    *depth = png_get_bit_depth(png, info);
+    const std::size_t stride = png_get_rowbytes(png, info);
+    pixels->resize(stride * *height);
+    rows->resize(*height);
+    for (png_uint_32 y = 0; y < *height; ++y) (*rows)[y] = pixels->data() + y * stride;
+    png_read_image(png, rows->data());
+    png_read_end(png, nullptr);
+    png_destroy_read_struct(&png, &info, nullptr);
+    return true;
+}
+
+Image read_png(const std::string& path) {
+    std::FILE* file = std::fopen(path.c_str(), "rb");
+    if (!file) throw Error("cannot open " + path);
+    std::vector<std::uint8_t> samples;
+    std::vector<png_bytep> rows;
+    png_uint_32 width = 0, height = 0;
+    int depth = 8;
+    char message[256] = "";
+    const bool ok = decode_png(file, &samples, &rows, &width, &height, &depth, message);
+    std::fclose(file);
+    if (!ok) throw Error("cannot read " + path + " as PNG: " + message);
+    check_size(path, width, height);
+    Image image(static_cast<int>(width), static_cast<int>(height));
+    if (depth == 16) {
+        for (std::size_t i = 0; i < image.pixels.size(); ++i) {
+            const std::uint32_t v = (std::uint32_t(samples[2 * i]) << 8) | samples[2 * i + 1];
+            image.pixels[i] = static_cast<std::uint8_t>((v * 255 + 32767) / 65535);  // round(v * 255 / 65535)
+        }
+    } else {
+        image.pixels.assign(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(image.pixels.size()));
+    }
     return image;
 }
 #endif

@@ -7,6 +7,11 @@
 
 namespace fastip {
 
+// As fastip.images.MAX_IMAGE_PIXELS: larger files are refused from their header, before decoding.
+constexpr long long kMaxImagePixels = 150000000;
+// As fastip.pipeline.MAX_PIXELS: image models refuse larger (padded) inputs.
+constexpr long long kMaxPipelinePixels = 64000000;
+
 // An 8-bit RGB image, rows top to bottom, pixels interleaved R, G, B.
 struct Image {
     int width = 0;
@@ -19,7 +24,8 @@ struct Image {
     const std::uint8_t* at(int x, int y) const { return &pixels[(std::size_t(y) * width + x) * 3]; }
 };
 
-// Read a PPM/PGM (or PNG) file as RGB; grey images are expanded. Throws fastip::Error.
+// Read a PPM/PGM (or PNG) file as RGB, as fastip.images.read_image does: grey is expanded, alpha
+// dropped, 16-bit samples become round(v * 255 / 65535). Throws fastip::Error.
 Image read_image(const std::string& path);
 // Write RGB as PPM (.ppm), or PNG (.png) when built with libpng; the format follows the suffix.
 void write_image(const std::string& path, const Image& image);

@@ -35,6 +35,13 @@ Tensor Pipeline::preprocess(const Image& image, Letterbox& box) const {
         const auto [h, w] = *io.input_size;
         return to_tensor(letterbox(image, h, w, decoder_->pad_pixel(), box), io);
     }
+    const long long m = io.size_multiple;
+    const long long padded = (image.height + m - 1) / m * m * ((image.width + m - 1) / m * m);
+    if (padded > kMaxPipelinePixels) {
+        throw Error("image is " + std::to_string(image.width) + "x" + std::to_string(image.height) + " (" +
+                    std::to_string(padded / 1000000) + " MP padded), above the 64 MP limit; downscale it or run it "
+                    "tiled with `fastip run --tile 512`");
+    }
     return to_tensor(pad_to_multiple(image, io.size_multiple), io);
 }
 
