@@ -60,12 +60,13 @@ def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision:
     budget = parse_bytes(memory_budget) if memory_budget is not None else default_budget()
     if not isinstance(bundle, Bundle):
         bundle = Bundle.load(bundle)
+    # The shape model comes from the verified FP32 graph, read before the backend loads anything.
+    graph = bundle.read(bundle.manifest.artifacts["onnx"]) if "onnx" in bundle.manifest.artifacts else None
     session = _open(bundle, backend, precision=precision, threads=threads, hint=hint, builder=builder,
                     trust_code=trust_code, **options)
-    if "onnx" in bundle.manifest.artifacts:
+    if graph is not None:
         session.memory_budget = budget
-        session.activation = activation_model(bundle.read(bundle.manifest.artifacts["onnx"]),
-                                              bundle.manifest.io.size_multiple)
+        session.activation = activation_model(graph, bundle.manifest.io.size_multiple)
     return session
 
 

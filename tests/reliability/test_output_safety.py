@@ -65,7 +65,6 @@ def test_info_escapes_terminal_controls_from_the_manifest(can_bundle, tmp_path, 
     data["model"] = f"can24{ESCAPES}"
     data["family"] = f"can{ESCAPES}"
     data["inputs"][0]["name"] = f"in{ESCAPES}"
-    data["outputs"][0]["layout"] = f"NCHW{ESCAPES}"
     data["validation"] = [dict(v, image=f"img{ESCAPES}", backend=f"ort{ESCAPES}") for v in data["validation"]]
     data["versions"] = {"fastip": ESCAPES}
     (root / MANIFEST).write_text(json.dumps(data))
@@ -76,6 +75,13 @@ def test_info_escapes_terminal_controls_from_the_manifest(can_bundle, tmp_path, 
     assert "can24\\x1b]0;owned\\x07" in out and "\\u202e" in out
     assert main(["info", str(root), "--json"]) == 0
     _assert_inert(capsys.readouterr().out)
+    data["outputs"][0]["layout"] = f"NCHW{ESCAPES}"  # a value the schema refuses: the error line is inert too
+    (root / MANIFEST).write_text(json.dumps(data))
+    rehash_manifest(root)
+    assert main(["info", str(root)]) == 2
+    err = capsys.readouterr().err
+    _assert_inert(err)
+    assert err.count("\n") == 1 and "NCHW\\x1b" in err
 
 
 def test_error_lines_escape_terminal_controls(tmp_path, capsys):
