@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 
 EPILOG = """examples:
-  fastip-export can32 --target onnx -o out/can32
-  fastip-export can32 --target openvino -o out/can32-ov
-  fastip-export fsrcnn_x2 --target onnx -o out/fsrcnn
+  fastip-export can32 --weights l0_smoothing --target onnx -o out/can32
+  fastip-export can32 --weights l0_smoothing --target openvino -o out/can32-ov
+  fastip-export fsrcnn_x2 --target onnx -o out/fsrcnn            # SR and face models take their shipped weights
+  fastip-export can24 --weights none --target onnx -o out/can24-untrained
   fastip-export mypkg.models:build_net --input-shape 1x3xHxW --target onnx -o out/mine
-  fastip-export can32 --target openvino --precision int8 --calib path/to/images/ -o out/can32-int8
-  fastip-export edsr_baseline_x2 --target ort --precision int8 --calib-method percentile -o out/edsr-int8
-  fastip-export can32 --target trt --precision fp16 --shapes 1x3x256x256:1x3x1080x1920:1x3x2160x3840 -o out/can32-trt
+  fastip-export path/to/model.onnx --family sr --scale 2 --target openvino -o out/imported
+  fastip-export can32 --weights tv_l1 --target openvino --precision int8 --calib path/to/images/ -o out/can32-int8
+  fastip-export fsrcnn_x2 --target ort --precision int8 --calib-method percentile -o out/fsrcnn-int8
+  fastip-export can32 --weights tv_l1 --target trt --precision fp16 --shapes 1x3x256x256:1x3x1080x1920:1x3x2160x3840 -o out/can32-trt
 """
 
 
@@ -24,7 +26,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", choices=TARGETS, default="onnx",
                         help="onnx/ort: ONNX for ONNX Runtime; openvino: also OpenVINO IR; trt: TensorRT engine")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="numeric precision of the deployed artifact")
-    parser.add_argument("--weights", help="shipped weight name (see `fastip models -v`), a .pt/.safetensors file, or none for untrained")
+    parser.add_argument("--weights", help="shipped weight name (see `fastip models -v`; SR and face models default to theirs, "
+                                             "CAN needs one per operator), a .pt/.safetensors file, or none for untrained")
     parser.add_argument("--norm", choices=("batch", "instance", "none"), help="CAN only: norm mode (batch folds into the convs)")
     parser.add_argument("--input-shape", help="for your own module: NxCxHxW with letters for dynamic dims, e.g. 1x3xHxW")
     parser.add_argument("--opset", type=int, default=MIN_OPSET, help=f"ONNX opset (>= {MIN_OPSET})")
@@ -73,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
                           **{k[len("quant_"):]: v for k, v in quant.items()})
     worst = max((v.max_abs_error for v in bundle.manifest.validation), default=0.0)
     print(f"{bundle.root}: {bundle.manifest.model} [{', '.join(bundle.manifest.artifacts)}], "
-          f"validated on {len(bundle.manifest.validation)} runs, worst max abs error {worst:.2e}")
+          f"validated on {len(bundle.manifest.validation)} runs, worst max abs error {worst:.2e}"
+          + (", UNTRAINED (--weights none)" if bundle.manifest.untrained else ""))
     return 0
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 
 # Subcommand modules that contribute an `add_parser(subparsers)`.
 _PLUGGABLE = ("fastip.cli.operators_cmd", "fastip.cli.detect_cmd", "fastip.cli.cpp_cmd")
@@ -14,7 +13,10 @@ def _run(args: argparse.Namespace) -> int:
     from fastip.images import read_image, write_image
     from fastip.pipeline import ImagePipeline, open_pipeline
 
+    from fastip.cli.info_cmd import warn_if_untrained
+
     image = read_image(args.image)
+    warn_if_untrained(args.bundle)
     if args.tile:
         from fastip.tiling import TiledPipeline  # refuses detectors and instance-norm models itself
 
@@ -42,7 +44,8 @@ def _models(args: argparse.Namespace) -> int:
         if args.verbose:
             for w in spec.weights.values():
                 metrics = ", ".join(f"{k} {v:.2f}" for k, v in w.metrics.items())
-                print(f"    weights {w.name}: {w.description} [{metrics}] on {w.evaluated_on}")
+                default = " (default)" if w.name == spec.default_weights else ""
+                print(f"    weights {w.name}{default}: {w.description} [{metrics}] on {w.evaluated_on}")
     return 0
 
 
@@ -53,16 +56,9 @@ def _info(args: argparse.Namespace) -> int:
     if args.json:
         print(bundle.manifest.to_json(), end="")
         return 0
-    m = bundle.manifest
-    print(f"{bundle.root}: {m.model} ({m.family}), precision {m.precision}")
-    for t in m.inputs:
-        print(f"  input  {t.name} {t.dtype} {t.layout} {list(t.shape)}")
-    for t in m.outputs:
-        print(f"  output {t.name} {t.dtype} {t.layout} {list(t.shape)}")
-    print(f"  artifacts: {', '.join(f'{k}={v}' for k, v in m.artifacts.items())}")
-    for v in m.validation:
-        print(f"  validated {v.artifact} on {v.backend} with {v.image}: max abs error {v.max_abs_error:.2e}, PSNR {v.psnr:.1f} dB")
-    print(f"  versions: {json.dumps(m.versions)}")
+    from fastip.cli.info_cmd import info_lines
+
+    print("\n".join(info_lines(bundle.root, bundle.manifest)))
     return 0
 
 

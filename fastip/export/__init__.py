@@ -59,7 +59,8 @@ def export_model(model: str | ModelSource, out: str | os.PathLike, *, target: st
         records = _validate_fp32(source, outputs, root, artifacts, rtol, progress)
         manifest = Manifest(model=source.name, family=source.family, io=source.io, inputs=[source.input],
                             outputs=outputs, artifacts=artifacts, source=source.record, validation=records,
-                            versions=tool_versions(), extra=_receptive_field(source))
+                            versions=tool_versions(), extra=_receptive_field(source),
+                            untrained=bool(source.record.get("untrained")))
         if precision != "fp32" or target == "trt":
             from fastip.calibration.targets import add_precision_artifacts
 

@@ -49,10 +49,17 @@ def save_state_dict(state: dict, path: str | os.PathLike) -> Path:
             save_file(tensors, str(tmp))
         else:
             torch.save(tensors, tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # safetensors creates its file 0600; weights are as shareable as any file
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def read_weights(weights: str | os.PathLike, spec) -> tuple[Path, dict]:
