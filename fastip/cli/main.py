@@ -6,7 +6,7 @@ import argparse
 import importlib
 
 # Subcommand modules that contribute an `add_parser(subparsers)`.
-_PLUGGABLE = ("fastip.cli.operators_cmd", "fastip.cli.detect_cmd", "fastip.cli.cpp_cmd")
+_PLUGGABLE = ("fastip.cli.operators_cmd", "fastip.cli.detect_cmd", "fastip.cli.cpp_cmd", "fastip.cli.validate_cmd")
 
 
 def _run(args: argparse.Namespace) -> int:
