@@ -44,12 +44,20 @@ def export_model(model: str | ModelSource, out: str | os.PathLike, *, target: st
     outputs = output_specs(source)
     with BundleWriter(out, overwrite=overwrite) as writer:
         root = writer.dir
-        artifacts = {"onnx": "model.onnx", "torch": "weights.safetensors"}
-        progress(f"exporting {source.name} to ONNX (opset {opset})")
-        export_onnx(source, outputs, root / "model.onnx", opset=opset, metadata=onnx_metadata(source, [source.input], outputs))
-        from fastip.models.checkpoint import save_state_dict
+        metadata = onnx_metadata(source, [source.input], outputs)
+        if source.onnx_model is not None:
+            from fastip.export.onnx_import import write_imported
 
-        save_state_dict(source.module.state_dict(), root / "weights.safetensors")
+            progress(f"writing the imported {source.record.get('file')} with fastip's metadata")
+            write_imported(source.onnx_model, root / "model.onnx", metadata)
+            artifacts = {"onnx": "model.onnx"}
+        else:
+            from fastip.models.checkpoint import save_state_dict
+
+            artifacts = {"onnx": "model.onnx", "torch": "weights.safetensors"}
+            progress(f"exporting {source.name} to ONNX (opset {opset})")
+            export_onnx(source, outputs, root / "model.onnx", opset=opset, metadata=metadata)
+            save_state_dict(source.module.state_dict(), root / "weights.safetensors")
         if target == "openvino":
             from fastip.export.openvino import convert_to_ir
 
@@ -76,6 +84,8 @@ def _receptive_field(source: ModelSource) -> dict:
     from fastip.errors import FastipError
     from fastip.tiling import receptive_field
 
+    if source.module is None:  # an imported ONNX: no layers to derive it from
+        return {}
     try:
         return {"receptive_field": receptive_field(source.module).to_dict()}
     except FastipError:  # per-image normalisation or layers the derivation does not know
@@ -88,7 +98,7 @@ def _validate_fp32(source: ModelSource, outputs, root: Path, artifacts: dict[str
     from fastip.runtimes.torch import TorchSession
 
     inputs = [source.input]
-    reference = TorchSession(source.deploy, inputs, outputs)
+    reference = source.reference if source.deploy is None else TorchSession(source.deploy, inputs, outputs)
     candidates = {("onnx", "ort"): OrtSession(root / "model.onnx", inputs, outputs)}
     if "openvino" in artifacts:
         from fastip.runtimes.openvino import OpenVinoSession
@@ -101,3 +111,5 @@ def _validate_fp32(source: ModelSource, outputs, root: Path, artifacts: dict[str
     finally:
         for session in candidates.values():
             session.close()
+        if source.deploy is not None:  # an imported ONNX keeps its reference for the next export
+            reference.close()

@@ -25,6 +25,9 @@ class ModelSource:
     deploy: Any  # nn.Module as exported (norms folded)
     input: TensorSpec
     record: dict[str, Any]  # how to rebuild: {"kind", "builder", "kwargs", "weights"}
+    onnx_model: Any = None  # an imported ONNX (onnx.ModelProto, NCHW) in place of a module to export
+    outputs: list[TensorSpec] | None = None  # known without a probe forward (imported ONNX)
+    reference: Any = None  # what an imported ONNX is validated against: the original file on ONNX Runtime
 
 
 def deploy_form(module):
@@ -115,7 +118,7 @@ def _import_builder(target: str):
     try:
         mod = importlib.import_module(module_name)
     except ImportError as exc:
-        raise InputError(f"cannot import {module_name!r} for {target!r}: {exc}; is it on PYTHONPATH?") from exc
+        raise InputError(f"cannot import {module_name!r} for {target!r}: {exc}; run from the folder that holds it, or add that folder to PYTHONPATH") from exc
     builder = getattr(mod, attr, None)
     if builder is None or not callable(builder):
         raise InputError(f"{module_name!r} has no callable {attr!r}")
