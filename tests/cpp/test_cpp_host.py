@@ -306,3 +306,28 @@ def test_bad_arguments(host, bundles, tmp_path):
     assert bad_image.returncode == 2 and "PPM" in bad_image.stderr
     usage = _run([str(host), str(bundles["can24"])], timeout=60)
     assert usage.returncode == 2 and "BUNDLE INPUT" in usage.stderr
+
+
+def test_imported_onnx_bundle_matches_python(host, tmp_path):
+    """A bundle made from an existing NHWC ONNX file (Transposes added at the edges) runs in the host unchanged."""
+    import torch
+    from torch import nn
+
+    from fastip.export import export_model
+    from fastip.export.onnx_import import ImportOptions, import_onnx
+
+    class NhwcSR(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 12, 3, padding=1)
+
+        def forward(self, x):
+            y = torch.sigmoid(nn.functional.pixel_shuffle(self.conv(x.permute(0, 3, 1, 2)), 2))
+            return y.permute(0, 2, 3, 1)
+
+    torch.manual_seed(0)
+    path = tmp_path / "nhwc_sr.onnx"
+    torch.onnx.export(NhwcSR().eval(), (torch.zeros(1, 32, 40, 3),), str(path), dynamo=False, opset_version=17,
+                      input_names=["img"], output_names=["up"], dynamic_axes={"img": {1: "h", 2: "w"}, "up": {1: "h2", 2: "w2"}})
+    bundle = export_model(import_onnx(path, ImportOptions(family="sr", layout="NHWC")), tmp_path / "b", target="openvino")
+    _check_image_model(host, bundle.root, crop(sample_image("coffee"), 57, 71, 100, 200), tmp_path)
