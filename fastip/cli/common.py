@@ -28,3 +28,8 @@ def run_main(build: Callable[[], argparse.ArgumentParser], argv: Sequence[str] |
 
 def quiet(_: str) -> None:
     """A progress callback that prints nothing."""
+
+
+def stderr_line(message: str) -> None:
+    """A progress callback printing one flushed line on stderr."""
+    print(message, file=sys.stderr, flush=True)

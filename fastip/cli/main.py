@@ -13,6 +13,7 @@ def _run(args: argparse.Namespace) -> int:
     from fastip.images import read_image, write_image
     from fastip.pipeline import ImagePipeline, open_pipeline
 
+    from fastip.cli.common import stderr_line
     from fastip.cli.info_cmd import warn_if_untrained
 
     image = read_image(args.image)
@@ -22,6 +23,7 @@ def _run(args: argparse.Namespace) -> int:
 
         pipeline = TiledPipeline.open(args.bundle, args.backend, tile=args.tile, halo=args.halo,
                                       precision=args.precision, threads=args.threads)
+        pipeline.progress = stderr_line
     else:
         pipeline = open_pipeline(args.bundle, args.backend, precision=args.precision, threads=args.threads)
     with pipeline:

@@ -14,6 +14,7 @@ from fastip.export.onnx import MIN_OPSET, export_onnx, onnx_metadata, output_spe
 from fastip.export.source import ModelSource, resolve
 from fastip.export.validate import RTOL, validate, validation_feeds
 from fastip.manifest import Manifest
+from fastip.progress import heartbeat
 from fastip.versions import tool_versions
 
 TARGETS = ("onnx", "ort", "openvino", "trt")
@@ -56,15 +57,18 @@ def export_model(model: str | ModelSource, out: str | os.PathLike, *, target: st
 
             artifacts = {"onnx": "model.onnx", "torch": "weights.safetensors"}
             progress(f"exporting {source.name} to ONNX (opset {opset})")
-            export_onnx(source, outputs, root / "model.onnx", opset=opset, metadata=metadata)
+            with heartbeat(progress, "exporting to ONNX"):
+                export_onnx(source, outputs, root / "model.onnx", opset=opset, metadata=metadata)
             save_state_dict(source.module.state_dict(), root / "weights.safetensors")
         if target == "openvino":
             from fastip.export.openvino import convert_to_ir
 
             progress("converting to OpenVINO IR")
-            convert_to_ir(root / "model.onnx", root / "model.xml")
+            with heartbeat(progress, "converting to OpenVINO IR"):
+                convert_to_ir(root / "model.onnx", root / "model.xml")
             artifacts["openvino"] = "model.xml"
-        records = _validate_fp32(source, outputs, root, artifacts, rtol, progress)
+        with heartbeat(progress, "validating"):
+            records = _validate_fp32(source, outputs, root, artifacts, rtol, progress)
         manifest = Manifest(model=source.name, family=source.family, io=source.io, inputs=[source.input],
                             outputs=outputs, artifacts=artifacts, source=source.record, validation=records,
                             versions=tool_versions(), extra=_receptive_field(source),
@@ -72,8 +76,9 @@ def export_model(model: str | ModelSource, out: str | os.PathLike, *, target: st
         if precision != "fp32" or target == "trt":
             from fastip.calibration.targets import add_precision_artifacts
 
-            manifest = add_precision_artifacts(source, manifest, root, target=target, precision=precision,
-                                               progress=progress, **quant_options)
+            with heartbeat(progress, f"building the {precision} artifacts"):
+                manifest = add_precision_artifacts(source, manifest, root, target=target, precision=precision,
+                                                   progress=progress, **quant_options)
         bundle = writer.commit(manifest)
     progress(f"wrote {Path(out)} ({', '.join(bundle.manifest.artifacts.values())})")
     return bundle
