@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 EPILOG = """examples:
-  fastip-export can32 --weights l0_smoothing --target onnx -o out/can32
-  fastip-export can32 --weights l0_smoothing --target openvino -o out/can32-ov
+  fastip-export can32 --weights tv_l1 --target onnx -o out/can32
+  fastip-export can32 --weights tv_l1 --target openvino -o out/can32-ov
   fastip-export fsrcnn_x2 --target onnx -o out/fsrcnn            # SR and face models take their shipped weights
   fastip-export can24 --weights none --target onnx -o out/can24-untrained
   fastip-export mypkg.models:build_net --input-shape 1x3xHxW --target onnx -o out/mine
