@@ -119,7 +119,20 @@ def _expect_trained(bundle: str, weights: str):
 
 
 # command text (as in the README, comments dropped) -> what its comment promises
+def _expect_changed(image: str, sample: str):
+    """A real result: the photo changed (not returned as is), and still the photo (not noise)."""
+    def check(workdir: Path, out: str, err: str) -> None:
+        from fastip.images import read_image, sample_image
+
+        value = _psnr(read_image(workdir / image), sample_image(sample))
+        assert 25.0 < value < 45.0, f"{image}: PSNR {value:.1f} dB against the input"
+    return check
+
+
 RUN = {
+    "fastip-export can24 --weights rof --target openvino -o out/can24-rof": _expect_trained("out/can24-rof", "rof"),
+    "fastip run out/can24-rof sample:astronaut -o out/astronaut-rof.png --backend openvino":
+        _expect_changed("out/astronaut-rof.png", "astronaut"),
     "fastip models -v": _expect("weights samples (default)"),
     "fastip-export can32 --weights tv_l1 --target onnx -o out/can32": _expect_trained("out/can32", "tv_l1"),
     "fastip-export can32 --weights tv_l1 --target openvino -o out/can32-ov": _expect("openvino"),

@@ -10,11 +10,10 @@ _PLUGGABLE = ("fastip.cli.operators_cmd", "fastip.cli.detect_cmd", "fastip.cli.c
 
 
 def _run(args: argparse.Namespace) -> int:
-    from fastip.images import read_image, write_image
-    from fastip.pipeline import ImagePipeline, open_pipeline
-
     from fastip.cli.common import stderr_line
     from fastip.cli.info_cmd import warn_if_untrained
+    from fastip.images import read_image, write_image
+    from fastip.pipeline import ImagePipeline, open_pipeline
 
     image = read_image(args.image)
     warn_if_untrained(args.bundle)
