@@ -68,6 +68,7 @@ class Manifest:
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     versions: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # per-target records (compile options, gates, ...)
+    untrained: bool = False  # built without trained weights (asked for with --weights none)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,6 +77,7 @@ class Manifest:
             "model": self.model,
             "family": self.family,
             "precision": self.precision,
+            "untrained": self.untrained,
             "io": self.io.to_dict(),
             "inputs": [t.to_dict() for t in self.inputs],
             "outputs": [t.to_dict() for t in self.outputs],
@@ -115,6 +117,7 @@ class Manifest:
                 files=dict(data.get("files") or {}),
                 versions=dict(data.get("versions") or {}),
                 extra=dict(data.get("extra") or {}),
+                untrained=data.get("untrained", False),
             )
         except BundleError as exc:
             raise BundleError(str(exc) if str(exc).startswith("malformed manifest") else f"malformed manifest: {exc}") from exc
@@ -199,7 +202,7 @@ _REQUIRED = {
     "schema_version": int, "model": str, "family": str, "precision": str, "io": dict,
     "inputs": list, "outputs": list, "artifacts": dict, "files": dict,
 }
-_OPTIONAL = {"source": dict, "validation": list, "calibration": (dict, type(None)), "versions": dict, "extra": dict}
+_OPTIONAL = {"untrained": bool, "source": dict, "validation": list, "calibration": (dict, type(None)), "versions": dict, "extra": dict}
 
 
 def _check_schema(data: Any) -> None:

@@ -32,6 +32,7 @@ import numpy as np
 from fastip.errors import InputError
 from fastip.images import as_uint8_rgb
 from fastip.pipeline import pad_to_multiple, to_image, to_tensor
+from fastip.progress import RateProgress
 from fastip.runtimes.base import Session
 from fastip.spec import ImageIO
 
@@ -160,6 +161,7 @@ class TiledPipeline:
                              f"use --tile {max(self.halo, TILE)} or more (at least {self.halo})")
         self.input_name = session.inputs[0].name
         self.output_name = session.outputs[0].name
+        self.progress: Callable[[str], None] | None = None  # gets `tile i/n, tiles/s, ETA` about every 10 s
 
     @classmethod
     def open(cls, bundle: str | os.PathLike, backend: str = "ort", *, tile: int = TILE, halo: int | None = None,
@@ -182,11 +184,15 @@ class TiledPipeline:
         padded = pad_to_multiple(image, self.io.size_multiple)
         s = self.io.scale_factor
         out = np.empty((padded.shape[0] * s, padded.shape[1] * s, 3), np.uint8)
-        for (y0, y1, ya, yb), (x0, x1, xa, xb) in self._grid(*padded.shape[:2]):
+        cells = list(self._grid(*padded.shape[:2]))
+        ticker = RateProgress(len(cells), self.progress, what="tile", unit="tile") if self.progress else None
+        for done, ((y0, y1, ya, yb), (x0, x1, xa, xb)) in enumerate(cells, 1):
             feed = {self.input_name: to_tensor(padded[ya:yb, xa:xb], self.io)}
             result = self.session.run(feed)[self.output_name]
             crop = result[..., (y0 - ya) * s:(y1 - ya) * s, (x0 - xa) * s:(x1 - xa) * s]
             out[y0 * s:y1 * s, x0 * s:x1 * s] = to_image(np.ascontiguousarray(crop), self.io)
+            if ticker is not None:
+                ticker.update(done)
         return out[: h * s, : w * s]
 
     def run_tensor(self, x: np.ndarray) -> np.ndarray:

@@ -50,7 +50,7 @@ def latency(args: argparse.Namespace) -> list[dict]:
     rows = []
     names = args.models.split(",")
     with tempfile.TemporaryDirectory() as tmp:
-        sessions = [runtimes.open(_bundle(m, Path(tmp)), args.backend, threads=args.threads) for m in names]
+        sessions = [runtimes.open(_bundle(m, Path(tmp), "none"), args.backend, threads=args.threads) for m in names]
         try:
             for size in args.sizes.split(","):
                 h, w = _size(size)

@@ -25,7 +25,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = []
         for norm in ("batch", "instance"):
-            bundle = export_model(args.model, Path(tmp) / norm, target="openvino", norm=norm)
+            bundle = export_model(args.model, Path(tmp) / norm, target="openvino", norm=norm, weights="none")  # timing only
             for backend in ("ort", "openvino"):
                 with runtimes.open(bundle, backend, threads=args.threads) as session:
                     stats = measure(lambda: session.run(feed), Budget(warmup=1, min_runs=args.runs, min_time=0))

@@ -92,6 +92,7 @@ class BenchmarkResult:
     quality: dict[str, float] = field(default_factory=dict)
     overhead: dict[str, float] = field(default_factory=dict)  # fastip vs raw backend p50 (ms) and ratio
     warnings: tuple[str, ...] = ()
+    untrained: bool = False  # the bundle holds an untrained model (--weights none): quality numbers mean nothing
 
     @property
     def key(self) -> tuple:
@@ -101,7 +102,8 @@ class BenchmarkResult:
     @property
     def label(self) -> str:
         threads = "auto" if self.threads is None else str(self.threads)
-        return f"{self.model} {self.backend} {self.precision} {self.width}x{self.height} t={threads}"
+        flag = " UNTRAINED" if self.untrained else ""
+        return f"{self.model}{flag} {self.backend} {self.precision} {self.width}x{self.height} t={threads}"
 
     @property
     def megapixels(self) -> float:

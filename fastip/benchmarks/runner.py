@@ -146,8 +146,7 @@ class _Run:
                     "warmup": plan.budget.warmup, "min_runs": plan.budget.min_runs, "min_time": plan.budget.min_time,
                     "weights": plan.weights, "operator": self.op_name,
                     "operator_params": self.op_params, "images": plan.images}
-        source = self.bundle0.manifest.source if self.bundle0 is not None else {}
-        if source.get("kind") == "registry" and not source.get("weights"):
+        if self.bundle0 is not None and self.bundle0.manifest.untrained:
             settings["untrained"] = True
         if self.weights is not None:
             settings["expected_metrics"] = {"weights": self.weights.name, "metrics": dict(self.weights.metrics),
@@ -181,7 +180,8 @@ class _Run:
         model = bundle.manifest.model if bundle else (self.bundle0.manifest.model if self.bundle0 else plan.target)
         base = BenchmarkResult(model=model, family=self.family, backend=backend, precision=precision, width=size[0],
                                height=size[1], threads=threads, hint=plan.hint,
-                               bundle="" if self.prepared.exported or bundle is None else str(bundle.root))
+                               bundle="" if self.prepared.exported or bundle is None else str(bundle.root),
+                               untrained=bool(bundle is not None and bundle.manifest.untrained))
         reason = self.prepared.skipped.get(precision)
         if reason is None and backend not in available_backends():
             reason = f"backend {backend!r} is not installed here"

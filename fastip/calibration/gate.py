@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fastip.calibration.quality import QualityProbe
-from fastip.errors import FastipError, ValidationError
+from fastip.errors import FastipError, ValidationError  # noqa: F401  (FastipError: callers import it from here)
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,8 @@ def measure_candidate(probe: QualityProbe, name: str, backend: str, path: Path |
             metrics, score, passed = probe.measure(session)
         finally:
             session.close()
-    except FastipError as exc:
-        return CandidateResult(name, backend, path, settings, error=str(exc).splitlines()[0])
+    except Exception as exc:  # FastipError, or a runtime refusing to run the candidate graph (ORT's Fail)
+        return CandidateResult(name, backend, path, settings, error=(str(exc).splitlines() or [type(exc).__name__])[0][:300])
     progress(f"  {name}: score {score:.2f} {'passed' if passed else 'below threshold'}")
     return CandidateResult(name, backend, path, settings, metrics, float(score), bool(passed))
 

@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
     for row in report.results:
         print(headline(row))
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    if report.settings.get("untrained"):
+        print("warning: the model is UNTRAINED (--weights none): its quality numbers mean nothing", file=sys.stderr)
     if report.interrupted:
         print("fastip-bench: interrupted; the report holds what was measured so far", file=sys.stderr)
         return 130

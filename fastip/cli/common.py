@@ -82,3 +82,8 @@ def add_trust_code(parser: argparse.ArgumentParser) -> None:
 
 def quiet(_: str) -> None:
     """A progress callback that prints nothing."""
+
+
+def stderr_line(message: str) -> None:
+    """A progress callback printing one flushed line on stderr."""
+    print(message, file=sys.stderr, flush=True)

@@ -31,7 +31,10 @@ def handler(args: argparse.Namespace) -> int:
     from fastip.detection import FacePipeline, draw_detections
     from fastip.images import read_image, write_image
 
+    from fastip.cli.info_cmd import warn_if_untrained
+
     image = read_image(args.image)
+    warn_if_untrained(args.bundle)
     with FacePipeline.open(args.bundle, args.backend, score_threshold=args.score_threshold,
                            iou_threshold=args.iou_threshold, max_faces=args.max_faces,
                            trust_code=args.trust_code) as pipeline:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 
 EPILOG = """examples:
-  fastip-export can32 --target onnx -o out/can32
-  fastip-export can32 --target openvino -o out/can32-ov
-  fastip-export fsrcnn_x2 --target onnx -o out/fsrcnn
+  fastip-export can32 --weights tv_l1 --target onnx -o out/can32
+  fastip-export can32 --weights tv_l1 --target openvino -o out/can32-ov
+  fastip-export fsrcnn_x2 --target onnx -o out/fsrcnn            # SR and face models take their shipped weights
+  fastip-export can24 --weights none --target onnx -o out/can24-untrained
   fastip-export mypkg.models:build_net --input-shape 1x3xHxW --target onnx -o out/mine
-  fastip-export can32 --target openvino --precision int8 --calib path/to/images/ -o out/can32-int8
-  fastip-export edsr_baseline_x2 --target ort --precision int8 --calib-method percentile -o out/edsr-int8
-  fastip-export can32 --target trt --precision fp16 --shapes 1x3x256x256:1x3x1080x1920:1x3x2160x3840 -o out/can32-trt
+  fastip-export path/to/model.onnx --family sr --scale 2 --target openvino -o out/imported
+  fastip-export can32 --weights tv_l1 --target openvino --precision int8 --calib path/to/images/ -o out/can32-int8
+  fastip-export fsrcnn_x2 --target ort --precision int8 --calib-method percentile -o out/fsrcnn-int8
+  fastip-export can32 --weights tv_l1 --target trt --precision fp16 --shapes 1x3x256x256:1x3x1080x1920:1x3x2160x3840 -o out/can32-trt
 """
 
 
@@ -19,20 +21,38 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Add the export arguments to `parser`."""
     from fastip.export import MIN_OPSET, PRECISIONS, TARGETS
 
-    parser.add_argument("model", help="a registered model (see `fastip models`) or package.module:function returning an nn.Module")
+    parser.add_argument("model", help="a registered model (see `fastip models`), package.module:function returning an "
+                                      "nn.Module, or an existing .onnx file (with --family)")
     parser.add_argument("-o", "--out", required=True, help="bundle directory to write (replaced atomically)")
     parser.add_argument("--target", choices=TARGETS, default="onnx",
                         help="onnx/ort: ONNX for ONNX Runtime; openvino: also OpenVINO IR; trt: TensorRT engine")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="numeric precision of the deployed artifact")
-    parser.add_argument("--weights", help="shipped weight name (see `fastip models -v`), a .pt/.safetensors file, or none for untrained")
+    parser.add_argument("--weights", help="shipped weight name (see `fastip models -v`; SR and face models default to theirs, "
+                                             "CAN needs one per operator), a .pt/.safetensors file, or none for untrained")
     parser.add_argument("--norm", choices=("batch", "instance", "none"), help="CAN only: norm mode (batch folds into the convs)")
     parser.add_argument("--input-shape", help="for your own module: NxCxHxW with letters for dynamic dims, e.g. 1x3xHxW")
     parser.add_argument("--opset", type=int, default=MIN_OPSET, help=f"ONNX opset (>= {MIN_OPSET})")
     parser.add_argument("--rtol", type=float, default=1e-4, help="validation tolerance: max abs error / output range")
     parser.add_argument("--no-force", dest="overwrite", action="store_false", help="refuse to replace an existing bundle")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _configure_import(parser.add_argument_group("an existing ONNX file (fastip-export model.onnx --family ...)"))
     _configure_quantization(parser.add_argument_group("quantization and compilation (--precision int8/fp16, --target trt)"))
     parser.set_defaults(func=run)
+
+
+def _configure_import(group) -> None:
+    """Flags describing an imported ONNX file's image I/O (dest onnx_<name>; for .onnx files only)."""
+    from fastip.export.onnx_import import FAMILIES, LAYOUTS
+
+    group.add_argument("--family", dest="onnx_family", choices=FAMILIES,
+                       help="what the ONNX model is: can/sr (image in, image out), face (BlazeFace-style), custom")
+    group.add_argument("--layout", dest="onnx_layout", choices=LAYOUTS, help="input/output layout of the file (default NCHW)")
+    group.add_argument("--value-range", dest="onnx_value_range", metavar="LO,HI",
+                       help="input pixel range the model expects, e.g. 0,255 (default 0,1; face -1,1)")
+    group.add_argument("--colour-order", dest="onnx_colour_order", choices=("RGB", "BGR"), help="channel order (default RGB)")
+    group.add_argument("--scale", dest="onnx_scale", type=int, help="SR: the upscaling factor (checked against the graph)")
+    group.add_argument("--mean", dest="onnx_mean", metavar="R,G,B", help="subtracted after scaling to the value range")
+    group.add_argument("--std", dest="onnx_std", metavar="R,G,B", help="divided by after subtracting the mean")
 
 
 def _configure_quantization(group) -> None:
@@ -67,14 +87,45 @@ def run(args: argparse.Namespace) -> int:
     from fastip.export import export_model, stderr_progress
 
     quant = {k: v for k, v in vars(args).items() if k.startswith("quant_") and v is not None}
-    bundle = export_model(args.model, args.out, target=args.target, precision=args.precision, weights=args.weights,
+    model = _source(args)
+    bundle = export_model(model, args.out, target=args.target, precision=args.precision, weights=args.weights,
                           norm=args.norm, input_shape=args.input_shape, opset=args.opset, rtol=args.rtol,
                           overwrite=args.overwrite, progress=quiet if args.quiet else stderr_progress,
                           **{k[len("quant_"):]: v for k, v in quant.items()})
     worst = max((v.max_abs_error for v in bundle.manifest.validation), default=0.0)
     print(f"{bundle.root}: {bundle.manifest.model} [{', '.join(bundle.manifest.artifacts)}], "
-          f"validated on {len(bundle.manifest.validation)} runs, worst max abs error {worst:.2e}")
+          f"validated on {len(bundle.manifest.validation)} runs, worst max abs error {worst:.2e}"
+          + (", UNTRAINED (--weights none)" if bundle.manifest.untrained else ""))
     return 0
+
+
+def _source(args: argparse.Namespace):
+    """The model argument as export_model takes it: a name, or a ModelSource read from an ONNX file."""
+    import os
+    import sys
+
+    from fastip.errors import InputError
+    from fastip.export.onnx_import import ImportOptions, import_onnx, is_onnx_path, parse_numbers
+
+    given = {k: v for k, v in vars(args).items() if k.startswith("onnx_") and v is not None}
+    if not is_onnx_path(args.model):
+        if given:
+            flags = ", ".join("--" + k[len("onnx_"):].replace("_", "-") for k in given)
+            raise InputError(f"{flags} describe an imported .onnx file; {args.model} is not one")
+        if ":" in args.model and os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())  # `mypkg.models:fn` named here, on the command line, resolves from cwd
+        return args.model
+    if "onnx_family" not in given:
+        raise InputError(f"importing {args.model} needs --family can|sr|face|custom (what the model does)")
+    for flag, value in (("--weights", args.weights), ("--norm", args.norm), ("--input-shape", args.input_shape)):
+        if value is not None:
+            raise InputError(f"{flag} does not apply to an ONNX file: its graph holds its weights and input shape")
+    options = ImportOptions(family=args.onnx_family, layout=args.onnx_layout or "NCHW",
+                            value_range=parse_numbers(args.onnx_value_range, 2, "--value-range"),
+                            colour_order=args.onnx_colour_order or "RGB", scale=args.onnx_scale,
+                            mean=parse_numbers(args.onnx_mean, 3, "--mean") or (0.0, 0.0, 0.0),
+                            std=parse_numbers(args.onnx_std, 3, "--std") or (1.0, 1.0, 1.0))
+    return import_onnx(args.model, options)
 
 
 def build_parser() -> argparse.ArgumentParser:

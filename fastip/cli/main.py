@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 
 # Subcommand modules that contribute an `add_parser(subparsers)`.
-_PLUGGABLE = ("fastip.cli.operators_cmd", "fastip.cli.detect_cmd", "fastip.cli.cpp_cmd", "fastip.cli.triton_cmd")
+_PLUGGABLE = ("fastip.cli.operators_cmd", "fastip.cli.detect_cmd", "fastip.cli.cpp_cmd", "fastip.cli.triton_cmd",
+              "fastip.cli.validate_cmd")
 
 
 def _run(args: argparse.Namespace) -> int:
+    from fastip.cli.common import stderr_line
+    from fastip.cli.info_cmd import warn_if_untrained
     from fastip.images import read_image, write_image
     from fastip.pipeline import ImagePipeline, open_pipeline
 
     image = read_image(args.image)
+    warn_if_untrained(args.bundle)
     if args.tile:
         from fastip.tiling import TiledPipeline  # refuses detectors and instance-norm models itself
 
         pipeline = TiledPipeline.open(args.bundle, args.backend, tile=args.tile, halo=args.halo,
                                       precision=args.precision, threads=args.threads, trust_code=args.trust_code)
+        pipeline.progress = stderr_line
     else:
         pipeline = open_pipeline(args.bundle, args.backend, precision=args.precision, threads=args.threads,
                                  trust_code=args.trust_code)
@@ -43,29 +47,22 @@ def _models(args: argparse.Namespace) -> int:
         if args.verbose:
             for w in spec.weights.values():
                 metrics = ", ".join(f"{k} {v:.2f}" for k, v in w.metrics.items())
-                print(f"    weights {w.name}: {w.description} [{metrics}] on {w.evaluated_on}")
+                default = " (default)" if w.name == spec.default_weights else ""
+                print(f"    weights {w.name}{default}: {w.description} [{metrics}] on {w.evaluated_on}")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
     from fastip.bundle import Bundle
-    from fastip.cli.common import printable as p
+    from fastip.cli.common import printable
+    from fastip.cli.info_cmd import info_lines
 
     bundle = Bundle.load(args.bundle)
     if args.json:
         print(bundle.manifest.to_json(), end="")  # JSON escapes every control character
         return 0
-    m = bundle.manifest
-    print(f"{p(bundle.root)}: {p(m.model)} ({p(m.family)}), precision {p(m.precision)}")
-    for t in m.inputs:
-        print(f"  input  {p(t.name)} {p(t.dtype)} {p(t.layout)} {p(list(t.shape))}")
-    for t in m.outputs:
-        print(f"  output {p(t.name)} {p(t.dtype)} {p(t.layout)} {p(list(t.shape))}")
-    print(f"  artifacts: {', '.join(f'{p(k)}={p(v)}' for k, v in m.artifacts.items())}")
-    for v in m.validation:
-        print(f"  validated {p(v.artifact)} on {p(v.backend)} with {p(v.image)}: max abs error {v.max_abs_error:.2e}, "
-              f"PSNR {v.psnr:.1f} dB")
-    print(f"  versions: {json.dumps(m.versions)}")
+
+    print("\n".join(printable(line) for line in info_lines(bundle.root, bundle.manifest)))
     return 0
 
 

@@ -59,6 +59,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
     parser.add_argument("--checkpoint-every", type=int, default=250, help="steps between checkpoints")
     parser.add_argument("--eval-every", type=int, default=250, help="steps between held-out evaluations")
+    parser.add_argument("--progress-every", type=float, default=10.0,
+                        help="seconds between progress lines (step, loss, step/s, ETA)")
     parser.add_argument("--resume", action="store_true", help="continue from the -o file and its .state.pt")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig.for_family(spec.family, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
                                     lr_final=args.lr_final, seed=args.seed, threads=args.threads,
                                     checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-                                    resume=args.resume)
+                                    progress_every=args.progress_every, resume=args.resume)
     progress = quiet if args.quiet else stderr_progress
     if spec.family == "can":
         if not args.operator:

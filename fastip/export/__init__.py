@@ -14,6 +14,7 @@ from fastip.export.onnx import MIN_OPSET, export_onnx, onnx_metadata, output_spe
 from fastip.export.source import ModelSource, resolve
 from fastip.export.validate import RTOL, validate, validation_feeds
 from fastip.manifest import Manifest
+from fastip.progress import heartbeat
 from fastip.versions import tool_versions
 
 TARGETS = ("onnx", "ort", "openvino", "trt")
@@ -44,27 +45,40 @@ def export_model(model: str | ModelSource, out: str | os.PathLike, *, target: st
     outputs = output_specs(source)
     with BundleWriter(out, overwrite=overwrite) as writer:
         root = writer.dir
-        artifacts = {"onnx": "model.onnx", "torch": "weights.safetensors"}
-        progress(f"exporting {source.name} to ONNX (opset {opset})")
-        export_onnx(source, outputs, root / "model.onnx", opset=opset, metadata=onnx_metadata(source, [source.input], outputs))
-        from fastip.models.checkpoint import save_state_dict
+        metadata = onnx_metadata(source, [source.input], outputs)
+        if source.onnx_model is not None:
+            from fastip.export.onnx_import import write_imported
 
-        save_state_dict(source.module.state_dict(), root / "weights.safetensors")
+            progress(f"writing the imported {source.record.get('file')} with fastip's metadata")
+            write_imported(source.onnx_model, root / "model.onnx", metadata)
+            artifacts = {"onnx": "model.onnx"}
+        else:
+            from fastip.models.checkpoint import save_state_dict
+
+            artifacts = {"onnx": "model.onnx", "torch": "weights.safetensors"}
+            progress(f"exporting {source.name} to ONNX (opset {opset})")
+            with heartbeat(progress, "exporting to ONNX"):
+                export_onnx(source, outputs, root / "model.onnx", opset=opset, metadata=metadata)
+            save_state_dict(source.module.state_dict(), root / "weights.safetensors")
         if target == "openvino":
             from fastip.export.openvino import convert_to_ir
 
             progress("converting to OpenVINO IR")
-            convert_to_ir(root / "model.onnx", root / "model.xml")
+            with heartbeat(progress, "converting to OpenVINO IR"):
+                convert_to_ir(root / "model.onnx", root / "model.xml")
             artifacts["openvino"] = "model.xml"
-        records = _validate_fp32(source, outputs, root, artifacts, rtol, progress)
+        with heartbeat(progress, "validating"):
+            records = _validate_fp32(source, outputs, root, artifacts, rtol, progress)
         manifest = Manifest(model=source.name, family=source.family, io=source.io, inputs=[source.input],
                             outputs=outputs, artifacts=artifacts, source=source.record, validation=records,
-                            versions=tool_versions(), extra=_receptive_field(source))
+                            versions=tool_versions(), extra=_receptive_field(source),
+                            untrained=bool(source.record.get("untrained")))
         if precision != "fp32" or target == "trt":
             from fastip.calibration.targets import add_precision_artifacts
 
-            manifest = add_precision_artifacts(source, manifest, root, target=target, precision=precision,
-                                               progress=progress, **quant_options)
+            with heartbeat(progress, f"building the {precision} artifacts"):
+                manifest = add_precision_artifacts(source, manifest, root, target=target, precision=precision,
+                                                   progress=progress, **quant_options)
         bundle = writer.commit(manifest)
     progress(f"wrote {Path(out)} ({', '.join(bundle.manifest.artifacts.values())})")
     return bundle
@@ -75,6 +89,8 @@ def _receptive_field(source: ModelSource) -> dict:
     from fastip.errors import FastipError
     from fastip.tiling import receptive_field
 
+    if source.module is None:  # an imported ONNX: no layers to derive it from
+        return {}
     try:
         return {"receptive_field": receptive_field(source.module).to_dict()}
     except FastipError:  # per-image normalisation or layers the derivation does not know
@@ -87,7 +103,7 @@ def _validate_fp32(source: ModelSource, outputs, root: Path, artifacts: dict[str
     from fastip.runtimes.torch import TorchSession
 
     inputs = [source.input]
-    reference = TorchSession(source.deploy, inputs, outputs)
+    reference = source.reference if source.deploy is None else TorchSession(source.deploy, inputs, outputs)
     candidates = {("onnx", "ort"): OrtSession(root / "model.onnx", inputs, outputs)}
     if "openvino" in artifacts:
         from fastip.runtimes.openvino import OpenVinoSession
@@ -100,3 +116,5 @@ def _validate_fp32(source: ModelSource, outputs, root: Path, artifacts: dict[str
     finally:
         for session in candidates.values():
             session.close()
+        if source.deploy is not None:  # an imported ONNX keeps its reference for the next export
+            reference.close()

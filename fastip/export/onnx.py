@@ -17,6 +17,8 @@ PROBE_SIZE = (40, 56)
 
 def output_specs(source: ModelSource) -> list[TensorSpec]:
     """Output names and shapes, found by one probe forward (spatial dims scale with the input)."""
+    if source.outputs is not None:  # an imported ONNX: probed when it was read
+        return source.outputs
     import torch
 
     names = list(getattr(source.deploy, "output_names", None) or getattr(source.module, "output_names", None) or [])
@@ -28,16 +30,21 @@ def output_specs(source: ModelSource) -> list[TensorSpec]:
         names = ["output"] if len(outs) == 1 else [f"output{i}" for i in range(len(outs))]
     if len(names) != len(outs):
         raise ExportError(f"model declares outputs {names} but returns {len(outs)} tensors")
+    return spatial_output_specs(source.input, shape, names, [o.numpy() for o in outs])
+
+
+def spatial_output_specs(input_spec: TensorSpec, probe: list[int], names: list[str], outs: list) -> list[TensorSpec]:
+    """Output specs from one probe run: batch is N, spatial dims scale the input's dynamic H and W by an integer."""
     specs = []
     for name, out in zip(names, outs):
         dims: list[int | str] = ["N", *out.shape[1:]]
-        if out.ndim == 4 and len(source.input.shape) == 4:
+        if out.ndim == 4 and len(input_spec.shape) == 4:
             for axis in (2, 3):
-                in_dim = source.input.shape[axis]
+                in_dim = input_spec.shape[axis]
                 if isinstance(in_dim, str):
-                    ratio = out.shape[axis] / shape[axis]
+                    ratio = out.shape[axis] / probe[axis]
                     if ratio != int(ratio):
-                        raise ExportError(f"output {name} axis {axis} is {out.shape[axis]} for input {shape[axis]}: not an integer scale")
+                        raise ExportError(f"output {name} axis {axis} is {out.shape[axis]} for input {probe[axis]}: not an integer scale")
                     dims[axis] = in_dim if ratio == 1 else f"{in_dim}*{int(ratio)}"
         specs.append(TensorSpec(name, tuple(dims), layout="NCHW" if out.ndim == 4 else "N..."))
     return specs

@@ -25,6 +25,9 @@ class ModelSource:
     deploy: Any  # nn.Module as exported (norms folded)
     input: TensorSpec
     record: dict[str, Any]  # how to rebuild: {"kind", "builder", "kwargs", "weights"}
+    onnx_model: Any = None  # an imported ONNX (onnx.ModelProto, NCHW) in place of a module to export
+    outputs: list[TensorSpec] | None = None  # known without a probe forward (imported ONNX)
+    reference: Any = None  # what an imported ONNX is validated against: the original file on ONNX Runtime
 
 
 def deploy_form(module):
@@ -66,10 +69,7 @@ def resolve(model: str, *, weights: str | None = None, norm: str | None = None,
         if spec.family != "can":
             raise InputError(f"--norm applies to CAN models only, not {model} ({spec.family})")
         kwargs["norm"] = norm
-    if weights is None:
-        weights = spec.default_weights
-    elif weights == NO_WEIGHTS:  # untrained: the initialisation the builder gives
-        weights = None
+    weights = choose_weights(spec, weights)
     module = spec.build(weights=weights, **kwargs)
     if getattr(module, "norm_mode", None):  # a CAN takes its norm from its weights: record the one built
         kwargs["norm"] = module.norm_mode
@@ -77,9 +77,40 @@ def resolve(model: str, *, weights: str | None = None, norm: str | None = None,
         shape: tuple[int | str, ...] = ("N", 3, *spec.io.input_size)
     else:
         shape = ("N", 3, "H", "W")
-    record = {"kind": "registry", "builder": spec.name, "kwargs": kwargs, "weights": weights}
+    record = {"kind": "registry", "builder": spec.name, "kwargs": kwargs, "weights": weights, "untrained": weights is None}
     return ModelSource(spec.name, spec.family, spec.io, module, deploy_form(module),
                        TensorSpec(INPUT_NAME, shape), record)
+
+
+def shipped_weight_names(spec) -> list[str]:
+    """Names `--weights` accepts for a registry model: its own shipped weights, or its base CAN's (fast mode)."""
+    from fastip.models.fast import base_model
+
+    names = set(spec.weights)
+    base = base_model(spec.name)
+    if base is not None:
+        from fastip import models
+
+        names |= set(models.get(base).weights)
+    return sorted(names)
+
+
+def choose_weights(spec, weights: str | None) -> str | None:
+    """The weights to build with: the given ones, the model's default, or None only when `none` was asked for.
+
+    A model is never exported untrained by omission: without a default, the error lists what there is."""
+    if weights == NO_WEIGHTS:
+        return None
+    if weights is not None:
+        return weights
+    if spec.default_weights is not None:
+        return spec.default_weights
+    names = shipped_weight_names(spec)
+    if names:
+        raise InputError(f"{spec.name} needs --weights: one of {', '.join(names)} (one per operator; "
+                         f"`fastip models -v` shows their metrics), a .pt/.safetensors file, or --weights none for untrained")
+    raise InputError(f"{spec.name} ships no trained weights: give --weights FILE.safetensors (train one with fastip-train) "
+                     f"or --weights none to export it untrained")
 
 
 def _import_builder(target: str):
@@ -87,7 +118,7 @@ def _import_builder(target: str):
     try:
         mod = importlib.import_module(module_name)
     except ImportError as exc:
-        raise InputError(f"cannot import {module_name!r} for {target!r}: {exc}; is it on PYTHONPATH?") from exc
+        raise InputError(f"cannot import {module_name!r} for {target!r}: {exc}; run from the folder that holds it, or add that folder to PYTHONPATH") from exc
     builder = getattr(mod, attr, None)
     if builder is None or not callable(builder):
         raise InputError(f"{module_name!r} has no callable {attr!r}")

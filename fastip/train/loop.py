@@ -15,6 +15,7 @@ import numpy as np
 
 from fastip.errors import BundleError, InputError
 from fastip.models.checkpoint import save_state_dict
+from fastip.progress import RateProgress
 
 Progress = Callable[[str], None]
 
@@ -43,6 +44,7 @@ class TrainConfig:
     threads: int | None = None
     checkpoint_every: int = 250
     eval_every: int = 250
+    progress_every: float = 10.0  # seconds between progress lines (step, loss, step/s, ETA)
     resume: bool = False
 
     @classmethod
@@ -54,6 +56,8 @@ class TrainConfig:
         for name in ("steps", "batch", "crop", "checkpoint_every", "eval_every"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be >= 1, not {getattr(self, name)}")
+        if not self.progress_every >= 0:
+            raise InputError(f"--progress-every must be >= 0 seconds, not {self.progress_every}")
         if not (self.lr > 0 and self.lr_final >= 0):
             raise InputError(f"--lr must be > 0 and --lr-final >= 0, not {self.lr} and {self.lr_final}")
         if self.threads is not None and self.threads < 1:
@@ -130,6 +134,8 @@ def fit(model, task: Task, out: Path, config: TrainConfig, progress: Progress = 
 
     loss_value, window, metrics = float("nan"), [], {}
     started = time.perf_counter() - seconds
+    ticker = RateProgress(config.steps, progress, start=step, every=config.progress_every)
+    recent: list[float] = []
     model.train()
     while step < config.steps:
         x, y = task.batch(step)
@@ -144,7 +150,10 @@ def fit(model, task: Task, out: Path, config: TrainConfig, progress: Progress = 
         if not math.isfinite(loss_value):
             raise InputError(f"training diverged at step {step} (loss {loss_value}); lower --lr (now {config.lr})")
         window.append(loss_value)
+        recent.append(loss_value)
         last = step == config.steps
+        if not last and ticker.update(step, f"loss {np.mean(recent):.3e}"):
+            recent = []
         if step % config.eval_every == 0 or last:
             metrics = _evaluate(model, task)
             elapsed = time.perf_counter() - started

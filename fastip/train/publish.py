@@ -81,6 +81,8 @@ def publish(result_json: str | os.PathLike, name: str, description: str, *,
     params = {**result["params"], "steps": result["steps"], "train_seconds": result["seconds"]}
     entry = {"model": result["model"], "name": name, "file": file, "description": description, "metrics": metrics,
              "evaluated_on": ", ".join(result["evaluated_on"]), "params": params}
+    if any(e.get("default") for e in index if (e["model"], e["name"]) == (entry["model"], name)):
+        entry["default"] = True  # replacing a model's default weights keeps them its default
     write_index(index, weights_dir, upsert=[entry])
     return entry
 

@@ -343,3 +343,28 @@ def test_size_limits_match_python(host, bundles, tmp_path):
         assert done.returncode == 2 and done.stderr.startswith("fastip_host: error: "), done.stderr
         assert ("150 MP image limit" if "bomb" in name else "above the 64 MP limit") in done.stderr, done.stderr
         assert not (tmp_path / "o.ppm").exists()
+
+
+def test_imported_onnx_bundle_matches_python(host, tmp_path):
+    """A bundle made from an existing NHWC ONNX file (Transposes added at the edges) runs in the host unchanged."""
+    import torch
+    from torch import nn
+
+    from fastip.export import export_model
+    from fastip.export.onnx_import import ImportOptions, import_onnx
+
+    class NhwcSR(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 12, 3, padding=1)
+
+        def forward(self, x):
+            y = torch.sigmoid(nn.functional.pixel_shuffle(self.conv(x.permute(0, 3, 1, 2)), 2))
+            return y.permute(0, 2, 3, 1)
+
+    torch.manual_seed(0)
+    path = tmp_path / "nhwc_sr.onnx"
+    torch.onnx.export(NhwcSR().eval(), (torch.zeros(1, 32, 40, 3),), str(path), dynamo=False, opset_version=17,
+                      input_names=["img"], output_names=["up"], dynamic_axes={"img": {1: "h", 2: "w"}, "up": {1: "h2", 2: "w2"}})
+    bundle = export_model(import_onnx(path, ImportOptions(family="sr", layout="NHWC")), tmp_path / "b", target="openvino")
+    _check_image_model(host, bundle.root, crop(sample_image("coffee"), 57, 71, 100, 200), tmp_path)

@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 from fastip.bundle import Bundle  # noqa: E402
 from fastip.export import export_model  # noqa: E402
 
-SCRIPT = "import sys; from fastip.export import export_model; export_model('edsr_baseline_x2', sys.argv[1], target='onnx')"
+SCRIPT = "import sys; from fastip.export import export_model; export_model('edsr_baseline_x2', sys.argv[1], target='onnx', weights='none')"
 
 
 @pytest.mark.slow

@@ -135,7 +135,8 @@ Manifest parse_manifest(const std::string& text) {
     }
     if (!data.is_object()) malformed("the top level must be a JSON object");
     static const std::set<std::string> known = {"schema_version", "model", "family", "precision", "io", "inputs", "outputs",
-                                                "artifacts", "files", "source", "validation", "calibration", "versions", "extra"};
+                                                "artifacts", "files", "source", "validation", "calibration", "versions", "extra",
+                                                "untrained"};
     for (const auto& item : data.items()) {
         if (!known.count(item.key())) malformed("unknown key '" + item.key() + "'");
     }
