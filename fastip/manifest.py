@@ -181,14 +181,18 @@ def _check_fields(what: str, data: Any, fields: dict[str, Any]) -> None:
 _SCALARS = (str, int, float, bool, type(None))
 
 
+# Source record fields besides weights and kwargs: registry/import builders, and the file an ONNX import came from.
+_SOURCE_TYPES = {"kind": str, "builder": str, "untrained": bool, "file": str, "sha256": str, "layout": str, "opset": int}
+
+
 def _check_source(source: dict[str, Any]) -> None:
     """How to rebuild the model: plain strings and a kwargs object of JSON scalars, nothing else."""
-    unknown = set(source) - {"kind", "builder", "kwargs", "weights"}
+    unknown = set(source) - set(_SOURCE_TYPES) - {"kwargs", "weights"}
     if unknown:
         raise BundleError(f"malformed manifest: unknown source keys {name_keys(unknown)}")
-    for key in ("kind", "builder"):
-        if key in source and not isinstance(source[key], str):
-            raise BundleError(f"malformed manifest: source {key!r} must be a string")
+    for key, kind in _SOURCE_TYPES.items():
+        if key in source and (not isinstance(source[key], kind) or (kind is int and isinstance(source[key], bool))):
+            raise BundleError(f"malformed manifest: source {key!r} must be {'a string' if kind is str else kind.__name__}")
     if not isinstance(source.get("weights"), (str, type(None))):
         raise BundleError("malformed manifest: source 'weights' must be a string or null")
     kwargs = source.get("kwargs", {})
