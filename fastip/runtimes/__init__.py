@@ -41,9 +41,12 @@ def _require_backend(backend: str) -> None:
 
 
 def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision: str = "fp32",
-         threads: int | None = None, hint: str = "latency", **options) -> Session:  # noqa: A001
-    """Open a bundle on a backend: `runtimes.open('out/can32', backend='openvino')`."""
+         threads: int | None = None, hint: str = "latency", device: str | None = None, **options) -> Session:  # noqa: A001
+    """Open a bundle on a backend: `runtimes.open('out/can32', backend='openvino', device='CPU')`."""
     _require_backend(backend)
+    if device is not None and backend != "openvino":
+        raise InputError(f"a device ({device!r}) is chosen for the openvino backend only; "
+                         f"drop --device or use --backend openvino")
     if precision not in PRECISION_ROLES:
         raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_ROLES)}")
     if not isinstance(bundle, Bundle):
@@ -65,7 +68,8 @@ def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision:
         from fastip.runtimes.openvino import OpenVinoSession
 
         role = ir_role if ir_role in m.artifacts else onnx_role
-        return OpenVinoSession(_artifact(bundle, role, precision), m.inputs, m.outputs, threads=threads, hint=hint, **options)
+        return OpenVinoSession(_artifact(bundle, role, precision), m.inputs, m.outputs, threads=threads, hint=hint,
+                               device=device or "CPU", **options)
     from fastip.runtimes.tensorrt import TensorRTSession
 
     return TensorRTSession.from_bundle(bundle, precision=precision, **options)

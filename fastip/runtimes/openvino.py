@@ -13,6 +13,17 @@ from fastip.runtimes.base import Session
 from fastip.spec import TensorSpec
 
 HINTS = ("latency", "throughput")
+VIRTUAL_DEVICES = ("AUTO", "MULTI", "HETERO", "BATCH")  # choose among the real devices themselves
+
+
+def check_device(core, device: str) -> None:
+    """Raise InputError unless OpenVINO sees `device` here (GPU matches GPU.0, GPU.1, ...)."""
+    if device.split(":", 1)[0] in VIRTUAL_DEVICES:
+        return
+    available = list(core.available_devices)
+    if device not in available and device not in {name.split(".", 1)[0] for name in available}:
+        raise InputError(f"OpenVINO device {device!r} is not available here (OpenVINO sees: "
+                         f"{', '.join(available) or 'none'}); use --device CPU or AUTO")
 
 
 class OpenVinoSession(Session):
@@ -31,12 +42,15 @@ class OpenVinoSession(Session):
             config["INFERENCE_NUM_THREADS"] = int(threads)
         # Keep FP32 exact on CPUs that would otherwise pick a lower inference precision.
         config["INFERENCE_PRECISION_HINT"] = "f32"
+        core = ov.Core()
+        check_device(core, device)
         try:
-            core = ov.Core()
             self._compiled = core.compile_model(core.read_model(str(model_path)), device, config)
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses for unreadable models
             raise BundleError(f"OpenVINO cannot load {model_path}: {exc}") from exc
         self.hint = hint
+        # How many requests keep this compiled model busy (streams under the throughput hint).
+        self.optimal_requests = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self.config = config
         self._ports = list(self._compiled.outputs)
         self._names = [o.name for o in outputs]

@@ -1,0 +1,1 @@
+"""Serving beyond one process: Triton/KServe model repositories and Ray Data batch processing."""
