@@ -99,13 +99,14 @@ def run_folder(bundle: str | os.PathLike, inputs: Sequence[str | os.PathLike], o
     """Run a bundle over folders, globs or files, writing `out/NAME` for each; returns the counts and rate."""
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
-    if settings.backend != "openvino" and settings.threads is None:
+    if settings.backend in ("ort", "torch") and settings.threads is None:
         # Share the cores among concurrent runs instead of oversubscribing them.
         settings = replace(settings, threads=max(1, (os.cpu_count() or 1) // (workers or DEFAULT_WORKERS)))
     run = FolderRun(bundle, inputs, out, settings, fmt=fmt, resume=resume, stream=stream)
     with open_image_pipeline(run.bundle, settings) as pipeline:
-        # OpenVINO says how many requests keep its streams busy; other backends take the default.
-        n = workers or getattr(pipeline.session, "optimal_requests", None) or DEFAULT_WORKERS
+        # OpenVINO says how many requests keep its streams busy; a TensorRT session has one execution context.
+        n = workers or getattr(pipeline.session, "optimal_requests", None) or (
+            1 if settings.backend == "trt" else DEFAULT_WORKERS)
         run.progress.report.where = f"on {settings.backend}, {n} at once"
         run.start()
         try:

@@ -27,7 +27,7 @@ from fastip.batch.overlap import Outcome, process_jobs
 from fastip.batch.progress import BatchReport
 from fastip.errors import FastipError, InputError, require
 
-CONNECT_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 10.0  # for a TCP answer at --address
 _OUTCOME_FIELDS = tuple(f.name for f in fields(Outcome))
 
 
@@ -120,7 +120,7 @@ def _probe(address: str, timeout: float) -> None:
     if not host or not port.isdigit():
         raise InputError(f"--address {address!r} is not auto, HOST:PORT or ray://HOST:PORT")
     try:
-        socket.create_connection((host, int(port)), timeout=min(timeout, 10.0)).close()
+        socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as exc:
         raise FastipError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one there with "
                           "`ray start --head`, or leave out --address to start a local Ray") from None
@@ -166,7 +166,7 @@ def _execute(run: FolderRun, settings: RunSettings, actors: int | None, batch_si
         entry = run.journal.expected(job.name) or Entry("", "")
         rows.append({"src": str(job.src.resolve()), "dst": str(job.dst.resolve()), "name": job.name,
                      "input_sha256": entry.input_sha256, "output_sha256": entry.output_sha256})
-    run.progress.report.where = f"on Ray, {actors} actors x {threads} threads"
+    run.progress.report.where = f"on Ray, {actors} actor(s) x {threads} thread(s)"
     run.start()
     try:
         if rows:

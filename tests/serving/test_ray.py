@@ -76,7 +76,7 @@ def test_ray_folder_run_equals_single_runs_and_resumes_a_local_one(local_ray, ca
     err = capsys.readouterr().err
     assert rc == 2
     pngs = len(list(photos.glob("*.png")))
-    assert f"21 images on Ray, 2 actors x 1 threads: {20 - pngs} written, {pngs} skipped (done before), 1 failed" in err
+    assert f"21 images on Ray, 2 actor(s) x 1 thread(s): {20 - pngs} written, {pngs} skipped (done before), 1 failed" in err
     assert err.count("fastip: error: ") == 1 and f"fastip: error: {photos / 'bad.jpg'}: cannot read" in err
     assert outputs(out) == outputs(single)
 
@@ -130,3 +130,18 @@ def test_bad_ray_addresses(can_bundle, photos, tmp_path):
         connect("nowhere")
     with pytest.raises(FastipError, match="no Ray cluster answers at ray://127.0.0.1:1"):
         connect("ray://127.0.0.1:1")
+
+
+def test_import_needs_neither_ray_nor_a_backend():
+    import subprocess
+
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in {'ray', 'torch', 'onnx', 'onnxruntime', 'openvino', 'pyarrow', 'pandas'}:\n"
+            "            raise ImportError('blocked ' + name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "import fastip.ray, fastip.batch, fastip.cli.batch_cmd\n"
+            "print('ok')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
