@@ -17,6 +17,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("bundle", help="detector bundle directory written by fastip-export")
     p.add_argument("image", help="input image (PNG, JPEG, ...)")
     p.add_argument("--backend", choices=tuple(BACKENDS), default="ort")
+    p.add_argument("--device", help="OpenVINO device: CPU, GPU, AUTO, ... (default: CPU)")
     p.add_argument("-o", "--out", help="write the detections as JSON here (default: print them)")
     p.add_argument("--draw", help="write a copy of the image with the detections drawn on it")
     p.add_argument("--score-threshold", type=float, help="minimum face score in [0, 1] (default: the manifest's)")
@@ -36,7 +37,7 @@ def handler(args: argparse.Namespace) -> int:
     image = read_image(args.image)
     warn_if_untrained(args.bundle)
     with FacePipeline.open(args.bundle, args.backend, score_threshold=args.score_threshold,
-                           iou_threshold=args.iou_threshold, max_faces=args.max_faces,
+                           iou_threshold=args.iou_threshold, max_faces=args.max_faces, device=args.device,
                            trust_code=args.trust_code) as pipeline:
         detections = pipeline(image)
     record = {

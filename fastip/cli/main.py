@@ -11,30 +11,22 @@ _PLUGGABLE = ("fastip.cli.operators_cmd", "fastip.cli.detect_cmd", "fastip.cli.c
 
 
 def _run(args: argparse.Namespace) -> int:
+    from fastip.batch import open_image_pipeline
+    from fastip.cli import batch_cmd
     from fastip.cli.common import stderr_line
     from fastip.cli.info_cmd import warn_if_untrained
     from fastip.images import read_image, write_image
-    from fastip.pipeline import ImagePipeline, open_pipeline
 
-    image = read_image(args.image)
     warn_if_untrained(args.bundle)
-    if args.tile:
-        from fastip.tiling import TiledPipeline  # refuses detectors and instance-norm models itself
-
-        pipeline = TiledPipeline.open(args.bundle, args.backend, tile=args.tile, halo=args.halo,
-                                      precision=args.precision, threads=args.threads, trust_code=args.trust_code)
-        pipeline.progress = stderr_line
-    else:
-        pipeline = open_pipeline(args.bundle, args.backend, precision=args.precision, threads=args.threads,
-                                 trust_code=args.trust_code)
-    with pipeline:
-        if not isinstance(pipeline, ImagePipeline) and not args.tile:
-            from fastip.errors import InputError
-
-            raise InputError(f"{args.bundle} is a detector; use `fastip detect` for it")
+    if batch_cmd.wanted(args):
+        return batch_cmd.run(args)
+    image = read_image(args.image[0])
+    with open_image_pipeline(args.bundle, batch_cmd.settings(args)) as pipeline:
+        if args.tile:
+            pipeline.progress = stderr_line
         result = pipeline(image)
     write_image(args.out, result)
-    print(f"{args.out}: {result.shape[1]}x{result.shape[0]} from {args.image} on {args.backend}")
+    print(f"{args.out}: {result.shape[1]}x{result.shape[0]} from {args.image[0]} on {args.backend}")
     return 0
 
 
@@ -67,23 +59,24 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fastip.cli import bench_cmd, export_cmd, train_cmd
+    from fastip.cli import batch_cmd, bench_cmd, export_cmd, train_cmd
     from fastip.cli.common import add_trust_code
     from fastip.runtimes import BACKENDS
 
     parser = argparse.ArgumentParser(prog="fastip", description="Deploy PyTorch image models: export, run and inspect bundles.")
     sub = parser.add_subparsers(metavar="COMMAND")
 
-    p = sub.add_parser("run", help="run a bundle on an image and write the result")
+    p = sub.add_parser("run", help="run a bundle on an image (or a folder of them) and write the result")
     p.add_argument("bundle", help="bundle directory written by fastip-export")
-    p.add_argument("image", help="input image (PNG, JPEG, ...)")
-    p.add_argument("-o", "--out", required=True, help="output image path; format from the suffix")
+    p.add_argument("image", nargs="+", help="input image (PNG, JPEG, ...), or folders, globs, several images")
+    p.add_argument("-o", "--out", required=True, help="output image path (format from the suffix), or a folder")
     p.add_argument("--backend", choices=tuple(BACKENDS), default="ort")
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
     p.add_argument("--threads", type=int, help="intra-op threads (default: the backend's choice)")
     p.add_argument("--tile", type=int, help="run in tiles of this many input pixels (bounded memory, same result)")
     p.add_argument("--halo", type=int, help="tile overlap in input pixels (default: the model's receptive field)")
     add_trust_code(p)
+    batch_cmd.add_arguments(p)
     p.set_defaults(func=_run)
 
     p = sub.add_parser("models", help="list registered models")

@@ -42,7 +42,8 @@ def _require_backend(backend: str) -> None:
 
 
 def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision: str = "fp32",  # noqa: A001
-         threads: int | None = None, hint: str = "latency", builder: Callable[[], Any] | str | None = None,
+         threads: int | None = None, hint: str = "latency", device: str | None = None,
+         builder: Callable[[], Any] | str | None = None,
          trust_code: bool = False, memory_budget: int | str | None = None, **options) -> Session:
     """Open a bundle on a backend: `runtimes.open('out/can32', backend='openvino')`.
 
@@ -62,7 +63,7 @@ def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision:
         bundle = Bundle.load(bundle)
     # The shape model comes from the verified FP32 graph, read before the backend loads anything.
     graph = bundle.read(bundle.manifest.artifacts["onnx"]) if "onnx" in bundle.manifest.artifacts else None
-    session = _open(bundle, backend, precision=precision, threads=threads, hint=hint, builder=builder,
+    session = _open(bundle, backend, precision=precision, threads=threads, hint=hint, device=device, builder=builder,
                     trust_code=trust_code, **options)
     if graph is not None:
         session.memory_budget = budget
@@ -70,9 +71,12 @@ def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision:
     return session
 
 
-def _open(bundle: Bundle, backend: str, *, precision: str, threads: int | None, hint: str,
+def _open(bundle: Bundle, backend: str, *, precision: str, threads: int | None, hint: str, device: str | None,
           builder: Callable[[], Any] | str | None, trust_code: bool, **options) -> Session:
     _require_backend(backend)
+    if device is not None and backend != "openvino":
+        raise InputError(f"a device ({device!r}) is chosen for the openvino backend only; "
+                         f"drop --device or use --backend openvino")
     if precision not in PRECISION_ROLES:
         raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_ROLES)}")
     if not isinstance(bundle, Bundle):
@@ -101,7 +105,7 @@ def _open(bundle: Bundle, backend: str, *, precision: str, threads: int | None, 
             model, weights = bundle.read(name), bundle.read(companions(name)[0])
         else:
             model, weights = verified_onnx(bundle, name), None
-        return OpenVinoSession(model, m.inputs, m.outputs, threads=threads, hint=hint, weights=weights,
+        return OpenVinoSession(model, m.inputs, m.outputs, threads=threads, hint=hint, weights=weights, device=device or "CPU",
                                label=str(bundle.root / name), **options)
     from fastip.runtimes.tensorrt import TensorRTSession
 

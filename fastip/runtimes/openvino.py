@@ -19,6 +19,18 @@ HINTS = ("latency", "throughput")
 RUNTIME_CACHE = 64
 RUNTIME_CACHE_ENV = "FASTIP_OV_RUNTIME_CACHE"
 
+VIRTUAL_DEVICES = ("AUTO", "MULTI", "HETERO", "BATCH")  # choose among the real devices themselves
+
+
+def check_device(core, device: str) -> None:
+    """Raise InputError unless OpenVINO sees `device` here (GPU matches GPU.0, GPU.1, ...)."""
+    if device.split(":", 1)[0] in VIRTUAL_DEVICES:
+        return
+    available = list(core.available_devices)
+    if device not in available and device not in {name.split(".", 1)[0] for name in available}:
+        raise InputError(f"OpenVINO device {device!r} is not available here (OpenVINO sees: "
+                         f"{', '.join(available) or 'none'}); use --device CPU or AUTO")
+
 
 class OpenVinoSession(Session):
     """A compiled OpenVINO model; each thread gets its own infer request, so a session is thread-safe.
@@ -42,8 +54,9 @@ class OpenVinoSession(Session):
         config["INFERENCE_PRECISION_HINT"] = "f32"
         if device == "CPU":
             config["CPU_RUNTIME_CACHE_CAPACITY"] = str(_runtime_cache(runtime_cache))
+        core = ov.Core()
+        check_device(core, device)
         try:
-            core = ov.Core()
             if isinstance(model, bytes):
                 read = core.read_model(model, b"" if weights is None else weights)
             else:
@@ -52,6 +65,8 @@ class OpenVinoSession(Session):
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses for unreadable models
             raise BundleError(f"OpenVINO cannot load {label or ('a model in memory' if isinstance(model, bytes) else model)}: {exc}") from exc
         self.hint = hint
+        # How many requests keep this compiled model busy (streams under the throughput hint).
+        self.optimal_requests = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self.config = config
         self._ports = list(self._compiled.outputs)
         self._names = [o.name for o in outputs]
