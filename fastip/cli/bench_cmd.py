@@ -9,6 +9,8 @@ EPILOG = """examples:
       --sizes 512x512,1280x720,1920x1080 --images photos/ -o report/
   fastip-bench fsrcnn_x2 --backends ort,openvino -o report-sr/
   fastip-bench out/my-bundle --backends openvino --threads 1,2 -o report-mine/
+  fastip-bench can32 --weights l0_smoothing --backends ort,openvino --batch 1,4 --requests 1,4 \
+      --hints latency,throughput -o report-serving/
   fastip-bench --compare report-old/results.json report/results.json
 """
 
@@ -31,6 +33,15 @@ def _threads(text: str) -> tuple[int | None, ...]:
     return tuple(values) or (None,)
 
 
+def _counts(text: str, flag: str) -> tuple[int, ...]:
+    from fastip.errors import InputError
+
+    parts = _list(text)
+    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise InputError(f"bad {flag} value {text!r}; give positive integers, e.g. 1,4")
+    return tuple(int(p) for p in parts)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the benchmark arguments to `parser`."""
     parser.add_argument("target", nargs="?", help="a registered model (exported to a temporary bundle) or a bundle directory")
@@ -44,7 +55,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing (default: 2)")
     parser.add_argument("--min-runs", type=int, default=10, help="at least this many timed runs (default: 10)")
     parser.add_argument("--min-time", type=float, default=1.0, help="and at least this many seconds of timed runs (default: 1)")
-    parser.add_argument("--hint", choices=("latency", "throughput"), default="latency", help="OpenVINO performance hint")
+    parser.add_argument("--hints", "--hint", dest="hints", default="latency",
+                        help="comma list of OpenVINO performance hints, latency and/or throughput (default: latency)")
+    parser.add_argument("--batch", default="1", help="comma list of images per call (default: 1)")
+    parser.add_argument("--requests", "--streams", dest="requests", default="1",
+                        help="comma list of calls in flight at once: OpenVINO AsyncInferQueue jobs, threads on one "
+                             "ORT session (default: 1); rows report images/s beside latency")
     parser.add_argument("--no-overhead", dest="overhead", action="store_false",
                         help="skip the fastip-vs-raw-backend overhead check (run at the smallest size)")
     parser.add_argument("-o", "--out", default="bench-report", help="report directory (results.json, report.md, report.html)")
@@ -75,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_bundle_path(args.target)
     plan = Plan(target=args.target, backends=tuple(_list(args.backends)), precisions=tuple(_list(args.precisions)),
-                sizes=tuple(parse_size(s) for s in _list(args.sizes)), threads=_threads(args.threads), hint=args.hint,
+                sizes=tuple(parse_size(s) for s in _list(args.sizes)), threads=_threads(args.threads),
+                hints=tuple(_list(args.hints)), batches=_counts(args.batch, "--batch"),
+                requests=_counts(args.requests, "--requests"),
                 budget=Budget(warmup=args.warmup, min_runs=args.min_runs, min_time=args.min_time),
                 weights=args.weights, operator=args.operator, images=args.images, overhead=args.overhead)
     progress = None if args.quiet else Progress(0)
