@@ -86,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give a model name or a bundle directory to benchmark (or --compare OLD NEW)")
     from fastip.benchmarks.inputs import check_bundle_path, parse_size
     from fastip.benchmarks.latency import Budget
-    from fastip.benchmarks.report import headline, write_report
+    from fastip.benchmarks.report import write_report
     from fastip.benchmarks.runner import Plan, Progress, run_plan
+    from fastip.benchmarks.summary import format_summary
 
     check_bundle_path(args.target)
     plan = Plan(target=args.target, backends=tuple(_list(args.backends)), precisions=tuple(_list(args.precisions)),
@@ -103,8 +104,7 @@ def run(args: argparse.Namespace) -> int:
         if progress:
             progress.close()
     paths = write_report(report, args.out)
-    for row in report.results:
-        print(headline(row))
+    print(format_summary(report))
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     if report.interrupted:
         print("fastip-bench: interrupted; the report holds what was measured so far", file=sys.stderr)
