@@ -97,8 +97,9 @@ def _threads(call: Callable[[], Any], requests: int, budget: Budget) -> tuple[La
     """`requests` threads calling one session in a loop until the budget's run count and time are both reached."""
     samples: list[tuple[float, float]] = []  # (latency ms, completion time); list.append is atomic
     errors: list[BaseException] = []
-    gate = threading.Barrier(requests + 1)
-    started = [0.0]
+    started = [time.perf_counter()]
+    # The barrier's action runs once, before any thread is released: the clock starts with the first timed call.
+    gate = threading.Barrier(requests + 1, action=lambda: started.__setitem__(0, time.perf_counter()))
 
     def more() -> bool:
         n = len(samples)
@@ -124,9 +125,7 @@ def _threads(call: Callable[[], Any], requests: int, budget: Budget) -> tuple[La
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(requests)]
     for thread in threads:
         thread.start()
-    started[0] = time.perf_counter()
     gate.wait()
-    started[0] = time.perf_counter()
     for thread in threads:
         thread.join()
     if errors:
