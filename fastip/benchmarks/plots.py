@@ -114,7 +114,8 @@ def _speed_quality(plt, rows: list[BenchmarkResult], size: str) -> list[Plot]:
             for precision, marker in MARKERS.items():
                 chosen = [(x, v) for x, (r, v) in zip(xs, points) if r.backend == backend and r.precision == precision]
                 if chosen:
-                    ax.scatter(*zip(*chosen), color=colour, marker=marker, s=55, label=f"{backend} {precision}", zorder=3)
+                    ax.scatter(*zip(*chosen), color=colour, marker=marker, s=55, alpha=0.75, edgecolors="black",
+                               linewidths=0.5, label=f"{backend} {precision}", zorder=3)
         if max(xs) / min(xs) > 10:
             ax.set_xscale("log")
         ax.margins(0.12)

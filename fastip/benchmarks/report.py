@@ -15,12 +15,16 @@ FILES = ("results.json", "report.md", "report.html")
 
 
 def tables(report: BenchmarkReport) -> list[Table]:
-    """Every table after the summary, in reading order."""
+    """Every table after the summary, in reading order (the model name left out of labels when there is one)."""
     ok = [r for r in report.results if r.status == "ok" and r.latency]
+    single = len({r.model for r in report.results}) == 1
+
+    def name(row) -> str:
+        return row.label[len(row.model) + 1:] if single else row.label
     out = [Table("Latency and throughput (latency per call of b images, with r calls in flight)",
                  ("variant", "p50 ms", "p90", "p99", "mean ± std", "min", "max", "runs", "img/s", "MP/s",
                   "GFLOP/s", "first inference ms", "peak RSS MiB", "backend chose"),
-                 tuple((r.label, num(r.latency.p50), num(r.latency.p90), num(r.latency.p99),
+                 tuple((name(r), num(r.latency.p50), num(r.latency.p90), num(r.latency.p99),
                         f"{num(r.latency.mean)} ± {num(r.latency.std)}", num(r.latency.min), num(r.latency.max),
                         str(r.latency.count), num(r.images_per_s, 2), num(r.megapixels_per_s, 2),
                         num(r.gflop_per_s), num(r.first_inference_ms, 0), num(r.peak_rss_mb, 0),
@@ -28,13 +32,13 @@ def tables(report: BenchmarkReport) -> list[Table]:
     keys = sorted({k for r in ok for k in r.quality})
     if keys:
         out.append(Table("Quality (PSNR in dB; SSIM, recall, precision, IoU in [0, 1])", ("variant", *keys),
-                         tuple((r.label, *(num(r.quality.get(k), 4 if "ssim" in k or "recall" in k or "precision" in k
+                         tuple((name(r), *(num(r.quality.get(k), 4 if "ssim" in k or "recall" in k or "precision" in k
                                                or "iou" in k else 2) for k in keys)) for r in ok)))
     over = [r for r in ok if r.overhead]
     if over:
         out.append(Table("fastip Session.run vs the raw backend call (same model, interleaved runs)",
                          ("variant", "fastip p50 ms", "raw p50 ms", "overhead"),
-                         tuple((r.label, num(r.overhead["fastip_ms"], 2), num(r.overhead["raw_ms"], 2),
+                         tuple((name(r), num(r.overhead["fastip_ms"], 2), num(r.overhead["raw_ms"], 2),
                                 f"{(r.overhead['ratio'] - 1) * 100:+.2f}%") for r in over)))
     problems = problems_table(report)
     if problems:
