@@ -70,8 +70,9 @@ def summary_tables(report: BenchmarkReport) -> list[Table]:
                           _operator_quality(rows)))
         for row in rows:
             metric = headline_metric(row)
+            quality = metric_text(*metric) if metric else "the fp32 reference" if row.precision == "fp32" else "—"
             cells.append((f"{row.backend} {row.precision} {row.axes}", num(row.latency.p50), num(row.images_per_s, 2),
-                          ratio_text(row.speedup), metric_text(*metric) if metric else "—"))
+                          ratio_text(row.speedup), quality))
         names = sorted({op.name for op in operators.values()})
         title = f"{model} at {width}x{height}" + (f", network vs {', '.join(names)}" if names else "")
         out.append(Table(title, SUMMARY_HEADERS, tuple(cells)))

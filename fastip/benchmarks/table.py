@@ -20,24 +20,30 @@ class Table:
 
 
 def is_number(cell: str) -> bool:
-    """Whether a formatted cell reads as a number (and so is right-aligned)."""
+    """Whether a formatted cell reads as a number, possibly with a unit ('4.86× faster', '31.2 dB', '—')."""
     return bool(_NUMBER.match(str(cell).strip()))
+
+
+def numeric_columns(table: Table) -> list[bool]:
+    """Per column: right-align it (every cell a number or a dash, at least one a number; never the first column)."""
+    out = []
+    for i in range(len(table.headers)):
+        cells = [str(row[i]).strip() for row in table.rows]
+        out.append(i > 0 and any(c != "—" for c in cells) and all(is_number(c) for c in cells))
+    return out
 
 
 def text_table(table: Table, indent: str = "  ") -> str:
     """The table as aligned plain text for a terminal: title, header, rows."""
     cells = [table.headers, *table.rows]
     widths = [max(len(str(row[i])) for row in cells) for i in range(len(table.headers))]
+    numeric = numeric_columns(table)
 
-    numeric = [bool(table.rows) and i > 0 and all(is_number(str(r[i])) for r in table.rows)
-               for i in range(len(table.headers))]
-
-    def line(row, header=False) -> str:
-        parts = [str(c).rjust(w) if i and (numeric[i] if header else is_number(str(c))) else str(c).ljust(w)
-                 for i, (c, w) in enumerate(zip(row, widths))]
+    def line(row) -> str:
+        parts = [str(c).rjust(w) if numeric[i] else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
         return (indent + "  ".join(parts)).rstrip()
 
-    return "\n".join([table.title, line(table.headers, header=True), *(line(r) for r in table.rows)])
+    return "\n".join([table.title, line(table.headers), *(line(r) for r in table.rows)])
 
 
 def _md_cell(text: str) -> str:
@@ -46,16 +52,15 @@ def _md_cell(text: str) -> str:
 
 def markdown_table(table: Table) -> list[str]:
     """Markdown lines: a level-2 heading, the header row, the alignment row and the rows."""
-    align = ["---:" if table.rows and i and all(is_number(r[i]) for r in table.rows) else "---"
-             for i in range(len(table.headers))]
+    align = ["---:" if right else "---" for right in numeric_columns(table)]
     lines = [f"## {table.title}", "", "| " + " | ".join(table.headers) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
     return lines + [""]
 
 
-def _cell_class(column: int, cell: str) -> str:
+def _cell_class(numeric: bool, cell: str) -> str:
     # Numbers right-aligned; long text (reasons, lists of rows) wraps; everything else stays on one line.
-    return "n" if column and is_number(cell) else "long" if len(cell) > 60 else "t"
+    return "n" if numeric else "long" if len(cell) > 60 else "t"
 
 
 def html_table(table: Table, heading: str = "h2") -> str:
@@ -63,8 +68,9 @@ def html_table(table: Table, heading: str = "h2") -> str:
     esc = html.escape
     out = [f"<{heading}>{esc(table.title)}</{heading}><div class='scroll'><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in table.headers)
            + "</tr>"]
+    numeric = numeric_columns(table)
     for row in table.rows:
-        out.append("<tr>" + "".join(f"<td class='{_cell_class(i, str(c))}'>{esc(str(c))}</td>"
+        out.append("<tr>" + "".join(f"<td class='{_cell_class(numeric[i], str(c))}'>{esc(str(c))}</td>"
                                     for i, c in enumerate(row)) + "</tr>")
     out.append("</table></div>")
     return "\n".join(out)
