@@ -16,7 +16,9 @@ from fastip.errors import require
 DPI = 100
 MARKERS = {"fp32": "o", "fp16": "s", "int8": "^"}
 # Label offsets in points around a point, tried in order until one overlaps nothing placed before.
-OFFSETS = ((6, 5), (6, -13), (-13, 5), (-13, -13), (9, -4), (-17, -4), (-3, 9), (-3, -17), (14, 12), (-22, -20))
+OFFSETS = ((6, 5), (6, -13), (-13, 5), (-13, -13), (9, -4), (-17, -4), (-3, 9), (-3, -17), (-3, 20), (-3, -28),
+           (14, 16), (-22, -24), (14, -24), (-22, 16))
+PAD = 4  # pixels kept free around each number
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,12 @@ def _speed_quality(plt, rows: list[BenchmarkResult], size: str) -> list[Plot]:
         if max(xs) / min(xs) > 10:
             ax.set_xscale("log")
         ax.margins(0.12)
+        values = [v for _, v in points]
+        least = 1.0 if "psnr" in key else 0.02  # equal qualities (every backend exact) would zoom into rounding noise
+        if max(values) - min(values) < least:
+            middle = (max(values) + min(values)) / 2
+            ax.set_ylim(middle - least / 2, middle + least / 2)
+        ax.ticklabel_format(axis="y", useOffset=False, style="plain")
         ax.set_xlabel("ms per image (1000 / images per second; lower is faster)")
         ax.set_ylabel(key + (" (dB)" if "psnr" in key else ""))
         ax.grid(alpha=0.3)
@@ -135,6 +143,9 @@ def _speed_quality(plt, rows: list[BenchmarkResult], size: str) -> list[Plot]:
 
 def _number_points(fig, ax, points: list[tuple[float, float]]) -> None:
     """Write 1..n beside the points, each where it overlaps no earlier label and no marker."""
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox
+
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     marks = [ax.transData.transform(p) for p in points]
@@ -142,9 +153,13 @@ def _number_points(fig, ax, points: list[tuple[float, float]]) -> None:
     for i, point in enumerate(points, start=1):
         best, best_cost = None, None
         for dx, dy in OFFSETS:
+            far = abs(dx) > 15 or abs(dy) > 15  # a number set far off gets a thin leader line to its point
             text = ax.annotate(str(i), point, xytext=(dx, dy), textcoords="offset points", fontsize=9,
-                               fontweight="bold", annotation_clip=False)
-            box = text.get_window_extent(renderer).expanded(1.15, 1.15)
+                               fontweight="bold", annotation_clip=False,
+                               arrowprops=dict(arrowstyle="-", lw=0.5, color="0.45", shrinkA=1, shrinkB=4) if far else None)
+            text.update_positions(renderer)
+            x0, y0, x1, y1 = Text.get_window_extent(text, renderer).extents  # the number alone, not its leader
+            box = Bbox.from_extents(x0 - PAD, y0 - PAD, x1 + PAD, y1 + PAD)  # a gap, so '9' and '12' never read '912'
             cost = sum(box.overlaps(other) for other in taken) + sum(box.contains(mx, my) for mx, my in marks)
             if best_cost is None or cost < best_cost:
                 if best is not None:

@@ -63,7 +63,7 @@ def notes(report: BenchmarkReport) -> list[str]:
         out.append("The model was built without trained weights: its quality numbers describe an untrained "
                    "network, not what a shipped weight reaches.")
     expected = report.settings.get("expected_metrics")
-    if expected:
+    if expected and expected["metrics"]:
         metrics = ", ".join(f"{k} {v}" for k, v in expected["metrics"].items())
         out.append(f"Shipped weight {expected['weights']!r} reached {metrics} on {expected['evaluated_on'] or 'its held-out set'}.")
     return out
