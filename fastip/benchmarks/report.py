@@ -3,112 +3,56 @@
 from __future__ import annotations
 
 import html
-import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastip.atomic import write_atomic
-from fastip.benchmarks.result import BenchmarkReport, BenchmarkResult
+from fastip.benchmarks.result import BenchmarkReport
+from fastip.benchmarks.summary import num, problems_table, summary_tables
+from fastip.benchmarks.table import Table, html_table, markdown_table
 from fastip.errors import InputError
 
 FILES = ("results.json", "report.md", "report.html")
 
 
-@dataclass(frozen=True)
-class Table:
-    """A titled table of already-formatted cells, rendered to Markdown or HTML alike."""
-
-    title: str
-    headers: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-
-
-def _num(value: float | None, digits: int = 1) -> str:
-    if value is None:
-        return "—"
-    if math.isinf(value):
-        return "∞"
-    return f"{value:,.{digits}f}"
-
-
-def headline_metric(row: BenchmarkResult) -> tuple[str, float] | None:
-    """The one quality number a row is judged by: PSNR vs the operator (CAN), vs HR on Y (SR), recall (face)."""
-    for key in ("operator_psnr", "hr_psnr_y", "fp32_recall", "fp32_psnr"):
-        if key in row.quality:
-            return key, row.quality[key]
-    return None
-
-
-def headline(row: BenchmarkResult) -> str:
-    """'can32 ort fp32 512x512 t=2: network 186 ms vs l0_smoothing 1200 ms, 6.4x faster, at 31.2 dB'."""
-    if row.status != "ok" or row.latency is None:
-        first, *rest = (row.reason or "").splitlines() or [""]
-        return f"{row.label}: {row.status} ({first}{' ... see the skipped table' if rest else ''})"
-    text = f"{row.label}: network {_num(row.latency.p50)} ms"
-    op = row.operator
-    if op and op.latency:
-        factor = row.speedup
-        how = f"{factor:.2f}× faster" if factor >= 1 else f"{1 / factor:.2f}× slower"
-        text += f" vs {op.name} {_num(op.latency.p50)} ms, {how}"
-    elif op and op.error:
-        text += f" (operator {op.name}: {op.error})"
-    metric = headline_metric(row)
-    if metric:
-        key, value = metric
-        unit = "" if key.endswith("recall") else " dB"
-        text += f", at {_num(value, 2 if unit else 3)}{unit} ({key})"
-        if row.family == "sr" and "bicubic_psnr_y" in row.quality:
-            text += f" vs bicubic {_num(row.quality['bicubic_psnr_y'], 2)} dB"
-    return text
-
-
 def tables(report: BenchmarkReport) -> list[Table]:
-    """Every table of a report, in reading order."""
+    """Every table after the summary, in reading order (the model name left out of labels when there is one)."""
     ok = [r for r in report.results if r.status == "ok" and r.latency]
-    out = [Table("Latency", ("variant", "p50 ms", "p90", "p99", "mean ± std", "min", "max", "runs", "img/s", "MP/s",
-                             "GFLOP/s", "first inference ms", "peak RSS MiB"),
-                 tuple((r.label, _num(r.latency.p50), _num(r.latency.p90), _num(r.latency.p99),
-                        f"{_num(r.latency.mean)} ± {_num(r.latency.std)}", _num(r.latency.min), _num(r.latency.max),
-                        str(r.latency.count), _num(r.images_per_s, 2), _num(r.megapixels_per_s, 2),
-                        _num(r.gflop_per_s), _num(r.first_inference_ms, 0), _num(r.peak_rss_mb, 0)) for r in ok))]
-    out.append(Table("Network vs reference operator", ("variant", "network p50 ms", "operator", "operator p50 ms", "speed-up"),
-                     tuple((r.label, _num(r.latency.p50), r.operator.name if r.operator else "—",
-                            _num(r.operator.latency.p50) if r.operator and r.operator.latency else
-                            (r.operator.error or "—") if r.operator else "—",
-                            f"{r.speedup:.2f}×" if r.speedup else "—") for r in ok)))
+    single = len({r.model for r in report.results}) == 1
+
+    def name(row) -> str:
+        return row.label[len(row.model) + 1:] if single else row.label
+    out = [Table("Latency and throughput (latency per call of b images, with r calls in flight)",
+                 ("variant", "p50 ms", "p90", "p99", "mean ± std", "min", "max", "runs", "img/s", "MP/s",
+                  "GFLOP/s", "first inference ms", "peak RSS MiB", "backend chose"),
+                 tuple((name(r), num(r.latency.p50), num(r.latency.p90), num(r.latency.p99),
+                        f"{num(r.latency.mean)} ± {num(r.latency.std)}", num(r.latency.min), num(r.latency.max),
+                        str(r.latency.count), num(r.images_per_s, 2), num(r.megapixels_per_s, 2),
+                        num(r.gflop_per_s), num(r.first_inference_ms, 0), num(r.peak_rss_mb, 0),
+                        ", ".join(f"{k} {v}" for k, v in r.backend_info.items()) or "—") for r in ok))]
     keys = sorted({k for r in ok for k in r.quality})
     if keys:
         out.append(Table("Quality (PSNR in dB; SSIM, recall, precision, IoU in [0, 1])", ("variant", *keys),
-                         tuple((r.label, *(_num(r.quality.get(k), 4 if "ssim" in k or "recall" in k or "precision" in k
-                                                or "iou" in k else 2) for k in keys)) for r in ok)))
+                         tuple((name(r), *(num(r.quality.get(k), 4 if "ssim" in k or "recall" in k or "precision" in k
+                                               or "iou" in k else 2) for k in keys)) for r in ok)))
     over = [r for r in ok if r.overhead]
     if over:
         out.append(Table("fastip Session.run vs the raw backend call (same model, interleaved runs)",
                          ("variant", "fastip p50 ms", "raw p50 ms", "overhead"),
-                         tuple((r.label, _num(r.overhead["fastip_ms"], 2), _num(r.overhead["raw_ms"], 2),
+                         tuple((name(r), num(r.overhead["fastip_ms"], 2), num(r.overhead["raw_ms"], 2),
                                 f"{(r.overhead['ratio'] - 1) * 100:+.2f}%") for r in over)))
-    other = [r for r in report.results if r.status != "ok"]
-    if other:
-        out.append(Table("Skipped or failed", ("variant", "status", "reason"),
-                         tuple((r.label, r.status, "; ".join(l.strip() for l in (r.reason or "").splitlines()))
-                               for r in other)))
-    warned = [(r.label, w) for r in report.results for w in r.warnings]
-    if warned:
-        out.append(Table("Warnings", ("variant", "warning"), tuple(warned)))
+    problems = problems_table(report)
+    if problems:
+        out.append(problems)
     env = report.environment
     versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
     out.append(Table("Environment", ("key", "value"), tuple((k, str(v)) for k, v in (
         ("CPU", env.get("cpu_model")), ("SIMD", " ".join(env.get("simd", []))),
-        ("cores (usable)", f"{env.get('cores')} ({env.get('usable_cores')})"), ("memory GiB", _num(env.get("memory_gib"))),
+        ("cores (usable)", f"{env.get('cores')} ({env.get('usable_cores')})"), ("memory GiB", num(env.get("memory_gib"))),
         ("load average (start / end)", f"{env.get('load_average')} / {env.get('load_average_end')}"),
         ("versions", versions), ("fastip git", env.get("fastip_git")), ("started", env.get("started")),
         ("settings", ", ".join(f"{k}={v}" for k, v in report.settings.items()))))))
     return out
-
-
-def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def notes(report: BenchmarkReport) -> list[str]:
@@ -120,42 +64,54 @@ def notes(report: BenchmarkReport) -> list[str]:
         out.append("The model was built without trained weights: its quality numbers describe an untrained "
                    "network, not what a shipped weight reaches.")
     expected = report.settings.get("expected_metrics")
-    if expected:
+    if expected and expected["metrics"]:
         metrics = ", ".join(f"{k} {v}" for k, v in expected["metrics"].items())
         out.append(f"Shipped weight {expected['weights']!r} reached {metrics} on {expected['evaluated_on'] or 'its held-out set'}.")
     return out
 
 
 def markdown(report: BenchmarkReport) -> str:
-    """The report as Markdown: headline rows, then every table."""
+    """The report as Markdown: notes, the summary per model and size, then every table."""
     lines = ["# fastip benchmark", ""]
     lines += [f"**{note}**\n" for note in notes(report)]
-    lines += [f"- {headline(r)}" for r in report.results] + [""]
-    for table in tables(report):
-        lines += [f"## {table.title}", "", "| " + " | ".join(table.headers) + " |",
-                  "|" + "---|" * len(table.headers)]
-        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
-        lines.append("")
+    for table in (*summary_tables(report), *tables(report)):
+        lines += markdown_table(table)
     return "\n".join(lines)
 
 
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5em 2em;max-width:1500px;text-align:left;line-height:1.4}
+h2{margin-top:1.6em;font-size:1.25em}
+table{border-collapse:collapse;margin-bottom:1.2em;font-size:0.88em}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f0f0f0}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.t{white-space:nowrap}
+td.long{min-width:24em;max-width:60em}
+.scroll{overflow-x:auto;max-width:100%}
+.warn{color:#a40}
+figure{margin:0 0 1.5em 0}
+img{max-width:100%;height:auto;border:1px solid #ddd}
+figcaption{font-size:0.9em;color:#444}
+"""
+
+
 def html_report(report: BenchmarkReport) -> str:
-    """A self-contained HTML page: the same tables plus plots embedded as base64 PNG."""
+    """A self-contained HTML page: the summary, plots embedded as base64 PNG, then every table."""
     from fastip.benchmarks.plots import plots
 
     esc = html.escape
-    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>fastip benchmark</title><style>",
-             "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}"
-             "td,th{border:1px solid #bbb;padding:3px 7px;text-align:right}td:first-child{text-align:left}"
-             ".warn{color:#a40}</style></head><body><h1>fastip benchmark</h1>"]
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>fastip benchmark</title><style>{STYLE}</style>"
+             "</head><body><h1>fastip benchmark</h1>"]
     parts += [f"<p class='warn'><b>{esc(note)}</b></p>" for note in notes(report)]
-    parts.append("<ul>" + "".join(f"<li>{esc(headline(r))}</li>" for r in report.results) + "</ul>")
-    for title, png in plots(report):
-        parts.append(f"<h2>{esc(title)}</h2><img alt='{esc(title)}' src='data:image/png;base64,{png}'>")
-    for table in tables(report):
-        parts.append(f"<h2>{esc(table.title)}</h2><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in table.headers) + "</tr>")
-        parts += ["<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>" for row in table.rows]
-        parts.append("</table>")
+    parts += [html_table(table) for table in summary_tables(report)]
+    for plot in plots(report):
+        parts.append(f"<h2>{esc(plot.title)}</h2><figure><img alt='{esc(plot.title)}' width='{plot.width}' "
+                     f"height='{plot.height}' src='data:image/png;base64,{plot.png}'>")
+        if plot.key is not None:
+            parts.append(f"<figcaption>{html_table(plot.key, heading='h3')}</figcaption>")
+        parts.append("</figure>")
+    parts += [html_table(table) for table in tables(report)]
     parts.append("</body></html>")
     return "\n".join(parts)
 

@@ -71,7 +71,11 @@ class OperatorTiming:
 
 @dataclass(frozen=True)
 class BenchmarkResult:
-    """One measured (or skipped) variant: model x backend x precision x size x threads."""
+    """One measured (or skipped) variant: model x backend x precision x size x threads x batch x requests x hint.
+
+    `latency` is per call (one batch of `batch` images, timed from submission to completion); `throughput` is
+    images per second over the wall time of the timed runs, with `requests` calls in flight at once.
+    """
 
     model: str
     family: str
@@ -80,11 +84,15 @@ class BenchmarkResult:
     width: int
     height: int
     threads: int | None = None
-    hint: str = "latency"
+    hint: str = "latency"  # OpenVINO performance hint; other backends ignore it
+    batch: int = 1
+    requests: int = 1  # inference calls in flight at once (OpenVINO AsyncInferQueue jobs, threads elsewhere)
     bundle: str = ""
     status: str = "ok"  # "ok", "skipped" or "failed"
     reason: str = ""
     latency: LatencyStats | None = None
+    throughput: float | None = None  # images/s over the timed wall time
+    backend_info: dict[str, Any] = field(default_factory=dict)  # what the backend chose, e.g. OpenVINO's streams
     first_inference_ms: float | None = None  # load + compile + first run
     peak_rss_mb: float | None = None
     flops: float | None = None  # per image at this size; None when the graph does not tell
@@ -96,14 +104,21 @@ class BenchmarkResult:
 
     @property
     def key(self) -> tuple:
-        """What identifies a row across reports."""
-        return (self.model, self.backend, self.precision, self.width, self.height, self.threads, self.hint)
+        """What identifies a row across reports (the hint only where the backend reads it)."""
+        return (self.model, self.backend, self.precision, self.width, self.height, self.threads,
+                self.hint if self.backend == "openvino" else None, self.batch, self.requests)
+
+    @property
+    def axes(self) -> str:
+        """The row's settings beyond model, backend, precision and size: 't=2 b=1 r=4 throughput'."""
+        threads = "auto" if self.threads is None else str(self.threads)
+        text = f"t={threads} b={self.batch} r={self.requests}"
+        return f"{text} {self.hint}" if self.backend == "openvino" else text
 
     @property
     def label(self) -> str:
-        threads = "auto" if self.threads is None else str(self.threads)
         flag = " UNTRAINED" if self.untrained else ""
-        return f"{self.model}{flag} {self.backend} {self.precision} {self.width}x{self.height} t={threads}"
+        return f"{self.model}{flag} {self.backend} {self.precision} {self.width}x{self.height} {self.axes}"
 
     @property
     def megapixels(self) -> float:
@@ -111,7 +126,10 @@ class BenchmarkResult:
 
     @property
     def images_per_s(self) -> float | None:
-        return 1000.0 / self.latency.p50 if self.latency and self.latency.p50 > 0 else None
+        """Measured throughput; for reports without it, batch / p50."""
+        if self.throughput is not None:
+            return self.throughput
+        return 1000.0 * self.batch / self.latency.p50 if self.latency and self.latency.p50 > 0 else None
 
     @property
     def megapixels_per_s(self) -> float | None:
@@ -125,9 +143,18 @@ class BenchmarkResult:
 
     @property
     def speedup(self) -> float | None:
-        """Operator p50 / network p50 (above 1: the network is faster)."""
+        """Operator time per image / network time per image (above 1: the network is faster).
+
+        With one call in flight and batch 1 this is the p50 ratio; otherwise the network's time per image
+        is 1 / throughput, so batching and concurrency count for the network as a serving user sees them.
+        """
         op = self.operator.latency if self.operator else None
-        return op.p50 / self.latency.p50 if op and self.latency and self.latency.p50 > 0 else None
+        if not op or not self.latency or self.latency.p50 <= 0:
+            return None
+        if self.batch == 1 and self.requests == 1:
+            return op.p50 / self.latency.p50
+        ips = self.images_per_s
+        return op.p50 * ips / 1000.0 if ips else None
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -1,4 +1,5 @@
-"""Runs a benchmark plan: every backend x precision x size x threads in a fresh worker, plus the reference operator."""
+"""Runs a benchmark plan: every backend x precision x size x threads x batch x requests x hint in a fresh worker,
+plus the reference operator."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ class Plan:
     precisions: tuple[str, ...] = ("fp32",)
     sizes: tuple[tuple[int, int], ...] = ((512, 512),)
     threads: tuple[int | None, ...] = (None,)
-    hint: str = "latency"
+    hints: tuple[str, ...] = ("latency",)  # OpenVINO performance hints; one row per hint on openvino only
+    batches: tuple[int, ...] = (1,)
+    requests: tuple[int, ...] = (1,)  # calls in flight at once
     budget: Budget = Budget()
     weights: str | None = None
     operator: str | None = None
@@ -40,6 +43,7 @@ class Plan:
     def check(self) -> None:
         from fastip.export import PRECISIONS
         from fastip.runtimes import BACKENDS
+        from fastip.runtimes.openvino import HINTS
 
         for backend in self.backends:
             if backend not in BACKENDS:
@@ -47,8 +51,14 @@ class Plan:
         for precision in self.precisions:
             if precision not in PRECISIONS:
                 raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
-        if not (self.backends and self.precisions and self.sizes and self.threads):
-            raise InputError("need at least one backend, precision, size and thread count")
+        for hint in self.hints:
+            if hint not in HINTS:
+                raise InputError(f"unknown OpenVINO hint {hint!r}; choose from {', '.join(HINTS)}")
+        if not (self.backends and self.precisions and self.sizes and self.threads and self.hints and self.batches
+                and self.requests):
+            raise InputError("need at least one backend, precision, size, thread count, hint, batch and request count")
+        if any(n < 1 for n in (*self.batches, *self.requests)):
+            raise InputError("--batch and --requests take positive integers, e.g. 1,4")
         if any(t is not None and t < 1 for t in self.threads):
             raise InputError("--threads takes positive integers, e.g. 1,2")
         self.budget.check()
@@ -142,7 +152,8 @@ class _Run:
         except KeyboardInterrupt:
             interrupted = True
         settings = {"target": plan.target, "backends": list(plan.backends), "precisions": list(plan.precisions),
-                    "sizes": [f"{w}x{h}" for w, h in plan.sizes], "threads": list(plan.threads), "hint": plan.hint,
+                    "sizes": [f"{w}x{h}" for w, h in plan.sizes], "threads": list(plan.threads), "hints": list(plan.hints),
+                    "batches": list(plan.batches), "requests": list(plan.requests),
                     "warmup": plan.budget.warmup, "min_runs": plan.budget.min_runs, "min_time": plan.budget.min_time,
                     "weights": plan.weights, "operator": self.op_name,
                     "operator_params": self.op_params, "images": plan.images}
@@ -163,37 +174,50 @@ class _Run:
 
     def _rows(self):
         plan = self.plan
-        combos = [(p, b, s, t) for p, b in self._order() for s in plan.sizes for t in plan.threads]
+        combos = [(p, b, s, t, n, r, h) for p, b in self._order() for s in plan.sizes for t in plan.threads
+                  for n in plan.batches for r in plan.requests for h in (plan.hints if b == "openvino" else plan.hints[:1])]
         smallest = min(plan.sizes, key=lambda s: s[0] * s[1])
         if self.progress:
             self.progress.total = len(combos)
-        for precision, backend, size, threads in combos:
+        for precision, backend, size, threads, batch, requests, hint in combos:
+            base = self._base(precision, backend, size, threads, batch, requests, hint)
             if self.progress:
-                self.progress.step(f"{backend} {precision} {size[0]}x{size[1]} threads={threads or 'auto'}")
-            yield self._row(precision, backend, size, threads, overhead=plan.overhead and size == smallest)
+                self.progress.step(f"{backend} {precision} {size[0]}x{size[1]} {base.axes}")
+            first = batch == 1 and requests == 1 and hint == plan.hints[0]
+            yield self._row(base, overhead=plan.overhead and size == smallest and first)
 
-    def _row(self, precision: str, backend: str, size: tuple[int, int], threads: int | None, *, overhead: bool) -> BenchmarkResult:
+    def _base(self, precision: str, backend: str, size: tuple[int, int], threads: int | None, batch: int,
+              requests: int, hint: str) -> BenchmarkResult:
+        bundle = self.prepared.bundles.get(precision)
+        model = bundle.manifest.model if bundle else (self.bundle0.manifest.model if self.bundle0 else self.plan.target)
+        return BenchmarkResult(model=model, family=self.family, backend=backend, precision=precision, width=size[0],
+                               height=size[1], threads=threads, hint=hint, batch=batch, requests=requests,
+                               bundle="" if self.prepared.exported or bundle is None else str(bundle.root),
+                               untrained=bool(bundle is not None and bundle.manifest.untrained))
+
+    def _row(self, base: BenchmarkResult, *, overhead: bool) -> BenchmarkResult:
+        from fastip.benchmarks.concurrency import fixed_batch_reason
         from fastip.runtimes import available_backends
 
         plan = self.plan
+        backend, precision, threads, size = base.backend, base.precision, base.threads, (base.width, base.height)
         bundle = self.prepared.bundles.get(precision)
-        model = bundle.manifest.model if bundle else (self.bundle0.manifest.model if self.bundle0 else plan.target)
-        base = BenchmarkResult(model=model, family=self.family, backend=backend, precision=precision, width=size[0],
-                               height=size[1], threads=threads, hint=plan.hint,
-                               bundle="" if self.prepared.exported or bundle is None else str(bundle.root),
-                               untrained=bool(bundle is not None and bundle.manifest.untrained))
         reason = self.prepared.skipped.get(precision)
         if reason is None and backend not in available_backends():
             reason = f"backend {backend!r} is not installed here"
         if reason is None and bundle is not None:
-            reason = require_artifact(bundle, backend, precision)
+            reason = require_artifact(bundle, backend, precision) or fixed_batch_reason(bundle.manifest.inputs, base.batch)
+        if reason is None and base.requests > 1 and backend not in ("ort", "openvino", "torch"):
+            reason = f"several requests in flight are measured on ort, openvino and torch, not {backend}"
         if reason is not None or bundle is None:
             return replace(base, status="skipped", reason=reason or "no bundle")
         timed, inputs, hr = self._inputs(size)
-        outputs = [str(self.tmp / f"out-{backend}-{precision}-{size[0]}x{size[1]}-{threads}-{i}.npy") for i in range(len(inputs))]
+        tag = f"{backend}-{precision}-{size[0]}x{size[1]}-{threads}-{base.batch}-{base.requests}-{base.hint}"
+        outputs = [str(self.tmp / f"out-{tag}-{i}.npy") for i in range(len(inputs))]
         spec = {"kind": "model", "bundle": str(bundle.root), "backend": backend, "precision": precision,
-                "threads": threads, "hint": plan.hint, "budget": vars(plan.budget), "timed": timed, "images": inputs,
-                "outputs": outputs, "trust_code": plan.trust_code,
+                "threads": threads, "hint": base.hint, "batch": base.batch, "requests": base.requests,
+                "budget": vars(plan.budget), "timed": timed, "images": inputs, "outputs": outputs,
+                "trust_code": plan.trust_code,
                 "overhead_runs": max(3, plan.budget.min_runs) if overhead else 0}
         try:
             reply = run_worker(spec, threads=threads)
@@ -206,7 +230,8 @@ class _Run:
         over = reply.get("overhead", {})
         if over and over["ratio"] - 1 > OVERHEAD_GOAL:
             warnings.append(f"fastip Session.run is {over['ratio'] - 1:.1%} slower than the raw {backend} call (goal <= {OVERHEAD_GOAL:.0%})")
-        return replace(base, latency=latency, first_inference_ms=reply["first_inference_ms"],
+        return replace(base, latency=latency, throughput=reply.get("throughput"),
+                       backend_info=reply.get("backend_info") or {}, first_inference_ms=reply["first_inference_ms"],
                        peak_rss_mb=reply["peak_rss_mb"], flops=self._flops(bundle, size), operator=operator,
                        quality=self._quality(size, produced, op_outputs, hr, precision), overhead=over,
                        warnings=tuple(warnings))

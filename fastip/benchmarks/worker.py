@@ -2,7 +2,7 @@
 
 Spec keys: kind ("model" or "operator"), threads, budget {warmup, min_runs, min_time}, timed (.npy uint8 HWC
 path of the image to time), images (.npy paths each run once for quality), outputs (.npy paths, one per image).
-A model spec adds bundle, backend, precision, hint and overhead_runs; an operator spec adds operator, family, scale.
+A model spec adds bundle, backend, precision, hint, batch, requests and overhead_runs; an operator spec adds operator, family, scale.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ def raw_backend_call(session, feed: dict[str, np.ndarray]) -> Callable[[], Any] 
 def run_model(spec: dict[str, Any]) -> dict[str, Any]:
     """Open the bundle, time its first inference, then its steady-state latency; run every image once."""
     from fastip import runtimes
-    from fastip.benchmarks.latency import measure, measure_pair
+    from fastip.benchmarks.concurrency import measure_load
+    from fastip.benchmarks.latency import measure_pair
     from fastip.bundle import Bundle
     from fastip.pipeline import ImagePipeline
 
@@ -96,8 +97,10 @@ def run_model(spec: dict[str, Any]) -> dict[str, Any]:
     feed = _model_feed(timed, io, pipeline)
     session.run(feed)
     first_ms = (time.perf_counter() - t0) * 1000.0
-    latency = measure(lambda: session.run(feed), _budget(spec))
-    reply: dict[str, Any] = {"latency": latency.to_dict(), "first_inference_ms": first_ms}
+    load = measure_load(session, feed, batch=int(spec.get("batch", 1)), requests=int(spec.get("requests", 1)),
+                        budget=_budget(spec))
+    reply: dict[str, Any] = {"latency": load.latency.to_dict(), "throughput": load.images_per_s,
+                             "backend_info": load.backend_info, "first_inference_ms": first_ms}
     raw = raw_backend_call(session, feed) if spec.get("overhead_runs") else None
     if raw is not None:
         ours, theirs = measure_pair(lambda: session.run(feed), raw, spec["overhead_runs"])

@@ -9,6 +9,8 @@ EPILOG = """examples:
       --sizes 512x512,1280x720,1920x1080 --images photos/ -o report/
   fastip-bench fsrcnn_x2 --backends ort,openvino -o report-sr/
   fastip-bench out/my-bundle --backends openvino --threads 1,2 -o report-mine/
+  fastip-bench can32 --weights l0_smoothing --backends ort,openvino --batch 1,4 --requests 1,4 \
+      --hints latency,throughput -o report-serving/
   fastip-bench --compare report-old/results.json report/results.json
 """
 
@@ -31,6 +33,15 @@ def _threads(text: str) -> tuple[int | None, ...]:
     return tuple(values) or (None,)
 
 
+def _counts(text: str, flag: str) -> tuple[int, ...]:
+    from fastip.errors import InputError
+
+    parts = _list(text)
+    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise InputError(f"bad {flag} value {text!r}; give positive integers, e.g. 1,4")
+    return tuple(int(p) for p in parts)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the benchmark arguments to `parser`."""
     from fastip.cli.common import add_trust_code
@@ -46,12 +57,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing (default: 2)")
     parser.add_argument("--min-runs", type=int, default=10, help="at least this many timed runs (default: 10)")
     parser.add_argument("--min-time", type=float, default=1.0, help="and at least this many seconds of timed runs (default: 1)")
-    parser.add_argument("--hint", choices=("latency", "throughput"), default="latency", help="OpenVINO performance hint")
+    parser.add_argument("--hints", "--hint", dest="hints", default="latency",
+                        help="comma list of OpenVINO performance hints, latency and/or throughput (default: latency)")
+    parser.add_argument("--batch", default="1", help="comma list of images per call (default: 1)")
+    parser.add_argument("--requests", "--streams", dest="requests", default="1",
+                        help="comma list of calls in flight at once: OpenVINO AsyncInferQueue jobs, threads on one "
+                             "ORT session (default: 1); rows report images/s beside latency")
     parser.add_argument("--no-overhead", dest="overhead", action="store_false",
                         help="skip the fastip-vs-raw-backend overhead check (run at the smallest size)")
     parser.add_argument("-o", "--out", default="bench-report", help="report directory (results.json, report.md, report.html)")
     parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"),
-                        help="compare two results.json files instead of measuring; exit 1 when a row regressed")
+                        help="compare two results.json files (latency, images/s, PSNR/SSIM/box agreement) instead of "
+                             "measuring; exit 1 when a row got slower beyond noise or lower in quality")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     add_trust_code(parser)
     parser.set_defaults(func=run)
@@ -63,22 +80,25 @@ def run(args: argparse.Namespace) -> int:
     from fastip.errors import InputError
 
     if args.compare:
-        from fastip.benchmarks.compare import compare_reports, format_comparison
+        from fastip.benchmarks.compare import comparison
         from fastip.benchmarks.report import load_report
 
-        changes, gone, added = compare_reports(load_report(args.compare[0]), load_report(args.compare[1]))
-        print(format_comparison(changes, gone, added))
-        return 1 if any(c.regression for c in changes) else 0
+        text, regressed = comparison(load_report(args.compare[0]), load_report(args.compare[1]))
+        print(text)
+        return 1 if regressed else 0
     if not args.target:
         raise InputError("give a model name or a bundle directory to benchmark (or --compare OLD NEW)")
     from fastip.benchmarks.inputs import check_bundle_path, parse_size
     from fastip.benchmarks.latency import Budget
-    from fastip.benchmarks.report import headline, write_report
+    from fastip.benchmarks.report import write_report
     from fastip.benchmarks.runner import Plan, Progress, run_plan
+    from fastip.benchmarks.summary import format_summary
 
     check_bundle_path(args.target)
     plan = Plan(target=args.target, backends=tuple(_list(args.backends)), precisions=tuple(_list(args.precisions)),
-                sizes=tuple(parse_size(s) for s in _list(args.sizes)), threads=_threads(args.threads), hint=args.hint,
+                sizes=tuple(parse_size(s) for s in _list(args.sizes)), threads=_threads(args.threads),
+                hints=tuple(_list(args.hints)), batches=_counts(args.batch, "--batch"),
+                requests=_counts(args.requests, "--requests"),
                 budget=Budget(warmup=args.warmup, min_runs=args.min_runs, min_time=args.min_time),
                 weights=args.weights, operator=args.operator, images=args.images, overhead=args.overhead,
                 trust_code=args.trust_code)
@@ -89,8 +109,7 @@ def run(args: argparse.Namespace) -> int:
         if progress:
             progress.close()
     paths = write_report(report, args.out)
-    for row in report.results:
-        print(headline(row))
+    print(format_summary(report))
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     if report.settings.get("untrained"):
         print("warning: the model is UNTRAINED (--weights none): its quality numbers mean nothing", file=sys.stderr)

@@ -17,6 +17,9 @@ from tests.support import has
     (["espcn_x2", "--precisions", "int4"], "unknown precision 'int4'"),
     (["espcn_x2", "--sizes", "12by34"], "bad size '12by34'"),
     (["espcn_x2", "--threads", "0"], "bad --threads value"),
+    (["espcn_x2", "--batch", "0"], "bad --batch value"),
+    (["espcn_x2", "--requests", "two"], "bad --requests value"),
+    (["espcn_x2", "--hints", "fast"], "unknown OpenVINO hint 'fast'"),
     (["out/no-such-bundle"], "bundle not found"),
     (["no_such_model"], "unknown model"),
     ([], "give a model name"),
@@ -54,3 +57,23 @@ def test_end_to_end_espcn(tmp_path, capsys):
 
     assert main(["--compare", str(out / "results.json"), str(out / "results.json")]) == 0
     assert "1 rows compared, 0 regressions" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not (has("torch") and has("onnxruntime") and has("openvino")), reason="needs torch, onnxruntime, openvino")
+def test_batch_requests_and_hints_are_axes(tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(["espcn_x2", "--backends", "ort,openvino", "--sizes", "24x16", "--batch", "2", "--streams", "2",
+                 "--hints", "latency,throughput", "--min-runs", "4", "--min-time", "0", "--warmup", "1", "--no-overhead",
+                 "-q", "-o", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "espcn_x2 at 24x16, network vs bicubic_upscale" in printed and "operator bicubic_upscale t=auto" in printed
+    rows = {(r["backend"], r["hint"]): r for r in json.loads((out / "results.json").read_text())["results"]}
+    assert set(rows) == {("ort", "latency"), ("openvino", "latency"), ("openvino", "throughput")}  # hints: OpenVINO only
+    for row in rows.values():
+        assert row["status"] == "ok", row["reason"]
+        assert row["batch"] == 2 and row["requests"] == 2 and row["throughput"] > 0
+        assert len(row["latency"]["samples_ms"]) >= 4
+        assert row["quality"]["hr_psnr_y"] == pytest.approx(rows["ort", "latency"]["quality"]["hr_psnr_y"], abs=0.01)
+    assert rows["openvino", "throughput"]["backend_info"]["streams"] >= 1
+    assert "ort fp32 t=auto b=2 r=2" in printed and "openvino fp32 t=auto b=2 r=2 throughput" in printed

@@ -1,10 +1,12 @@
-"""Compare mode: a known regression is flagged, noise and small changes are not."""
+"""Compare mode: a known regression is flagged, noise and small changes are not; quality drops are flagged too."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from fastip.benchmarks.compare import compare_reports, format_comparison
+import pytest
+
+from fastip.benchmarks.compare import compare_reports, comparison, format_comparison
 from fastip.benchmarks.latency import summarize
 from fastip.benchmarks.result import BenchmarkReport
 from tests.benchmarks.test_result import make_row
@@ -38,3 +40,32 @@ def test_rows_only_in_one_report():
     a, b = make_row(backend="ort"), make_row(backend="openvino")
     changes, gone, added = compare_reports(report(a), report(b))
     assert not changes and gone == [a.label] and added == [b.label]
+
+
+def test_quality_columns_compared():
+    old = make_row(backend="ort")
+    worse = replace(old, quality={**old.quality, "operator_psnr": 30.9})  # -0.35 dB: beyond the 0.1 dB tolerance
+    same = replace(make_row(backend="openvino"), quality={**old.quality, "operator_psnr": 31.2})  # -0.05 dB
+    faces = make_row(backend="torch", quality={"fp32_recall": 1.0, "fp32_iou": 0.98})
+    fewer_faces = replace(faces, quality={"fp32_recall": 0.9, "fp32_iou": 0.98})
+    changes, _, _ = compare_reports(report(old, make_row(backend="openvino"), faces), report(worse, same, fewer_faces))
+    verdict = {c.label: c for c in changes}
+    assert verdict[worse.label].quality_regression and not verdict[worse.label].regression
+    psnr = next(q for q in verdict[worse.label].quality if q.key == "operator_psnr")
+    assert psnr.delta == pytest.approx(-0.35) and psnr.regression
+    assert next(q for q in verdict[worse.label].quality if q.key == "fp32_psnr").delta == 0.0  # inf -> inf
+    assert not verdict[same.label].quality_regression
+    assert verdict[fewer_faces.label].quality_regression
+    text = format_comparison(changes, [], [])
+    assert "operator_psnr 31.25 -> 30.90 dB (-0.35) LOWER" in text and "fp32_recall 1.0000 -> 0.9000 (-0.1000) LOWER" in text
+    assert text.count("QUALITY REGRESSION") == 2 and "3 rows compared, 0 regressions, 2 quality regressions" in text
+
+
+def test_quality_from_other_images_is_not_compared():
+    old = BenchmarkReport(results=(make_row(),), environment={}, settings={"images": "photos/"})
+    new = BenchmarkReport(results=(replace(make_row(), quality={"operator_psnr": 20.0}),), environment={},
+                          settings={"images": None})
+    text, regressed = comparison(old, new)
+    assert not regressed and "quality not compared: the reports measured different images" in text
+    text, regressed = comparison(old, replace(new, settings={"images": "photos/"}))
+    assert regressed and "QUALITY REGRESSION" in text

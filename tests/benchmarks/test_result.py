@@ -48,6 +48,29 @@ def test_derived_numbers():
     assert row.speedup == pytest.approx(51.0 / 10.0)
 
 
+def test_batch_and_requests_axes():
+    row = make_row(p50_samples=(40.0, 40.0, 40.0), batch=4, requests=2, throughput=150.0, operator=None)
+    assert row.label == "can32 ort fp32 64x48 t=2 b=4 r=2"
+    assert row.images_per_s == 150.0  # measured over wall time, not batch / p50
+    assert make_row(p50_samples=(40.0,), batch=4, throughput=None).images_per_s == pytest.approx(100.0)
+    with_op = make_row(batch=4, requests=2, throughput=200.0)  # operator p50 51 ms; network 5 ms per image
+    assert with_op.speedup == pytest.approx(51.0 * 200.0 / 1000.0)
+    ov = make_row(backend="openvino", hint="throughput")
+    assert ov.label.endswith("t=2 b=1 r=1 throughput") and ov.key != make_row(backend="openvino").key
+    # The hint is an OpenVINO setting: other backends' rows match across reports whatever hint was asked for.
+    assert make_row(hint="throughput").key == make_row().key and "latency" not in make_row().label
+
+
+def test_reports_without_the_new_axes_still_load():
+    data = make_report().to_dict()
+    for row in data["results"]:
+        for key in ("batch", "requests", "throughput", "backend_info"):
+            row.pop(key)
+    again = BenchmarkReport.from_dict(data)
+    assert again.results[0].batch == 1 and again.results[0].requests == 1 and again.results[0].throughput is None
+    assert again.results[0].key == make_report().results[0].key
+
+
 def test_foreign_input_is_refused():
     with pytest.raises(InputError, match="not valid JSON"):
         BenchmarkReport.from_json("{")

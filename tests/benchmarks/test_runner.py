@@ -59,3 +59,29 @@ def test_missing_artifacts_and_backends_are_skipped(espcn_bundle, monkeypatch):
     assert "no int8 artifact" in by[("ort", "int8")].reason
     assert "not installed" in by[("openvino", "fp32")].reason
     assert by[("ort", "int8")].status == "skipped"
+
+
+def test_batch_requests_and_hints_make_rows(espcn_bundle, monkeypatch):
+    specs = []
+    fake = fake_worker(interrupt_on=0)
+
+    def recording(spec, threads=None):
+        specs.append(spec)
+        return fake(spec, threads)
+
+    monkeypatch.setattr(runner, "run_worker", recording)
+    monkeypatch.setattr("fastip.runtimes.available_backends", lambda: ["ort", "openvino"])
+    plan = runner.Plan(target=str(espcn_bundle.root), backends=("ort", "openvino"), sizes=((16, 16),),
+                       batches=(1, 2), requests=(1, 3), hints=("latency", "throughput"),
+                       budget=Budget(warmup=0, min_runs=2, min_time=0))
+    report = runner.run_plan(plan)
+    model = [s for s in specs if s["kind"] == "model"]
+    assert sorted((s["backend"], s["batch"], s["requests"], s["hint"]) for s in model) == sorted(
+        [("ort", b, r, "latency") for b in (1, 2) for r in (1, 3)]
+        + [("openvino", b, r, h) for b in (1, 2) for r in (1, 3) for h in ("latency", "throughput")])
+    # The fastip-vs-raw overhead is measured once per backend: batch 1, one request, the first hint.
+    assert sorted((s["backend"], s["hint"]) for s in model if s["overhead_runs"]) == [("openvino", "latency"), ("ort", "latency")]
+    assert len({r.key for r in report.results}) == len(report.results) == 12
+    assert {r.label for r in report.results} >= {"espcn_x2 ort fp32 16x16 t=auto b=2 r=3",
+                                                 "espcn_x2 openvino fp32 16x16 t=auto b=2 r=3 throughput"}
+    assert report.settings["batches"] == [1, 2] and report.settings["hints"] == ["latency", "throughput"]
