@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from fastip.errors import BundleError, ExportError, InputError
+from fastip.errors import BundleError, ExportError, InputError, require
 from fastip.spec import ImageIO, TensorSpec
 
 INPUT_NAME = "input"
@@ -161,8 +161,7 @@ def untrained_module(bundle, *, builder: Callable[[], Any] | str | None = None, 
     from `builder` (a callable or 'package.module:function' given by the caller) or, with `trust_code=True`,
     from the function its manifest names.
     """
-    from torch import nn
-
+    nn = require("torch", "torch", "rebuilding a bundle's PyTorch model").nn
     record = bundle.manifest.source
     kind = record.get("kind", "registry")
     if builder is not None:
