@@ -96,3 +96,17 @@ def test_write_errors_are_one_line(tmp_path):
     with pytest.raises(InputError, match="cannot write .*nothing was written"):
         write_image(tmp_path / "file" / "out.png", image)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.png", "file"]
+
+
+def test_calibration_reads_images_as_run_does(tmp_path):
+    from fastip.calibration.data import _load_folder
+
+    (tmp_path / "grey16.png").write_bytes(png_bytes(np.full((6, 7, 1), 32896), 0))
+    (tmp_path / "bits.png").write_bytes(png_bytes(np.eye(6, 7, dtype=int), 0, bit_depth=1))
+    rgb = np.random.default_rng(0).integers(0, 65536, (6, 7, 3))
+    (tmp_path / "rgb16.png").write_bytes(png_bytes(rgb, 2))
+    loaded = _load_folder(tmp_path)
+    assert loaded.names == ("bits.png", "grey16.png", "rgb16.png") and loaded.grayscale_converted == 2
+    for name, image in zip(loaded.names, loaded.images):
+        np.testing.assert_array_equal(image, read_image(tmp_path / name))
+    assert (loaded.images[1] == 128).all()

@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from fastip.errors import InputError
-from fastip.images import IMAGE_SUFFIXES
+from fastip.images import IMAGE_SUFFIXES, read_image
 from fastip.spec import ImageIO, TensorSpec
 
 MIN_IMAGES = 2
@@ -76,22 +76,19 @@ def load_images(calib: str | os.PathLike | Sequence[np.ndarray] | None, family: 
 
 
 def _load_folder(folder: Path) -> CalibrationImages:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if not folder.is_dir():
         raise InputError(f"--calib {folder} is not a directory of images")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     images, gray = [], 0
     for path in files:
-        try:
+        try:  # the same decoding as `fastip run` (16-bit, float, EXIF, size limit); the header says if it was grey
+            images.append(read_image(path))
             with Image.open(path) as img:
-                img.load()
-                array = np.asarray(img.convert("L") if img.mode in ("L", "I;16", "I", "F", "1") else img.convert("RGB"))
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+                gray += img.mode in ("L", "LA", "La", "1", "F", "I") or img.mode.startswith("I;16")
+        except (InputError, OSError, SyntaxError, ValueError) as exc:
             raise InputError(f"calibration image {path} cannot be read ({exc}); remove it or replace it with a PNG/JPEG") from exc
-        image, converted = _to_rgb(array, str(path))
-        images.append(image)
-        gray += converted
     return CalibrationImages(tuple(images), tuple(p.name for p in files), str(folder), gray)
 
 
