@@ -50,7 +50,7 @@ def _configure_import(group) -> None:
     group.add_argument("--value-range", dest="onnx_value_range", metavar="LO,HI",
                        help="input pixel range the model expects, e.g. 0,255 (default 0,1; face -1,1)")
     group.add_argument("--colour-order", dest="onnx_colour_order", choices=("RGB", "BGR"), help="channel order (default RGB)")
-    group.add_argument("--scale", dest="onnx_scale", type=int, help="SR: the upscaling factor (checked against the graph)")
+    group.add_argument("--scale", dest="onnx_scale", type=int, metavar="N", help="SR: the upscaling factor (checked against the graph)")
     group.add_argument("--mean", dest="onnx_mean", metavar="R,G,B", help="subtracted after scaling to the value range")
     group.add_argument("--std", dest="onnx_std", metavar="R,G,B", help="divided by after subtracting the mean")
 
