@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import logging
 import sys
@@ -44,9 +45,20 @@ class QuantSettings:
     per_channel: bool = True
     reduce_range: bool = False  # 7-bit weights: avoids u8*s8 pair-sum overflow on CPUs without VNNI
     keep_ends: bool = False  # first and last weight layers and upsampling ops stay in float
+    first_layer_7bit: bool = False  # 7-bit weights where the image enters (dense full-range codes saturate non-VNNI kernels)
 
     def to_dict(self) -> dict:
         return {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in asdict(self).items()}
+
+    def without_saturation(self) -> "QuantSettings":
+        """The same candidate for kernels whose 8-bit pair sums saturate: 7-bit weights in the layers the image enters.
+
+        That is where activation codes are dense and near 255; NNCF's default overflow fix (first layer) does the same.
+        Candidates named reduce-range keep 7-bit weights everywhere, which costs about 6 dB on CAN.
+        """
+        if self.engine is Engine.NNCF or self.reduce_range:
+            return self
+        return dataclasses.replace(self, first_layer_7bit=True)
 
 
 CANDIDATES = (
@@ -99,6 +111,27 @@ def excluded_nodes(model) -> list[str]:
     return sorted(ends | {n.name for n in model.graph.node if n.op_type in UPSAMPLING_OPS})
 
 
+def input_layers(model) -> list:
+    """Weight nodes the graph input reaches without passing another weight node."""
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    initializers = {i.name for i in model.graph.initializer}
+    frontier = [i.name for i in model.graph.input if i.name not in initializers]
+    seen, found = set(frontier), set()
+    while frontier:
+        for node in consumers.get(frontier.pop(), []):
+            if node.op_type in WEIGHT_OPS:
+                found.add(node.output[0])
+                continue
+            for out in node.output:
+                if out not in seen:
+                    seen.add(out)
+                    frontier.append(out)
+    return [node for node in model.graph.node if node.output and node.output[0] in found]
+
+
 def quantize_qdq(onnx_path: Path, ranges: TensorRanges, settings: QuantSettings, out: Path) -> list[str]:
     """Write an explicitly quantized Q/DQ ONNX (int8 weights, 8-bit activations) from cached ranges; returns excluded nodes."""
     require("onnxruntime", "ort", "INT8 quantization")
@@ -114,6 +147,11 @@ def quantize_qdq(onnx_path: Path, ranges: TensorRanges, settings: QuantSettings,
     symmetric = settings.activations is ActivationType.INT8_SYMMETRIC
     activation_type = QuantType.QInt8 if symmetric else QuantType.QUInt8
     options = {"ActivationSymmetric": symmetric, "WeightSymmetric": True}
+    if settings.first_layer_7bit and not settings.reduce_range:
+        inits = {i.name for i in model.graph.initializer}
+        seven = {"reduce_range": True, **({"axis": 0} if settings.per_channel else {})}
+        options["TensorQuantOverrides"] = {n.input[1]: [dict(seven)] for n in input_layers(model)
+                                           if len(n.input) > 1 and n.input[1] in inits}
     ops = sorted({n.op_type for n in model.graph.node} - {"Identity"})
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # the quantizer's advice is noise here
     try:

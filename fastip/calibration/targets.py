@@ -80,7 +80,7 @@ def add_precision_artifacts(source, manifest: Manifest, root: Path, *, target: s
                                  quality_cases(source.family, source.io, source.input, _operator(source)), thresholds)
         finally:
             reference.close()
-        opener = _opener(backend, manifest)
+        opener = _opener(backend, target, manifest)
         record: dict[str, Any] = {"target": target, "precision": precision, "measured_on": backend,
                                   "thresholds": thresholds.to_dict(source.family), "baseline": probe.baseline,
                                   "quality_images": [c.label for c in probe.cases]}
@@ -135,13 +135,15 @@ def _operator(source) -> tuple[str, dict] | None:
     return (name, dict(params.get("operator_params") or {})) if isinstance(name, str) else None
 
 
-def _opener(backend: str, manifest: Manifest) -> Callable[[Path], Any]:
+def _opener(backend: str, target: str, manifest: Manifest) -> Callable[[Path], Any]:
     if backend == "openvino":
         from fastip.runtimes.openvino import OpenVinoSession
 
         return lambda path: OpenVinoSession(path, manifest.inputs, manifest.outputs)
     from fastip.runtimes.ort import OrtSession
 
+    if target == "trt":  # TensorRT accumulates in int32: simulate Q/DQ in float instead of running CPU int8 kernels
+        return lambda path: OrtSession(path, manifest.inputs, manifest.outputs, opt_level="basic")
     return lambda path: OrtSession(path, manifest.inputs, manifest.outputs)
 
 
@@ -172,13 +174,14 @@ def _int8(source, root: Path, tmp: Path, probe, opener, backend, target, manifes
                             "images": list(images.names), "grayscale_converted": images.grayscale_converted,
                             "tensors": len(ranges.ranges), "cache_key": key, "cache_hit": hit,
                             "cache_dir": str(cache.root)}
+    candidates = _fit_to_kernels(candidates_for(target, options.candidate_names()), backend, target, record, progress)
     results: list[CandidateResult] = []
-    for settings in candidates_for(target, options.candidate_names()):
+    for settings in candidates:
         path, extra = _build_candidate(settings, onnx_path, root, tmp, ranges, feeds, progress)
         results.append(measure_candidate(probe, settings.name, backend, path, {**settings.to_dict(), **extra},
                                          opener, progress))
     record["candidates"] = [r.to_dict() for r in results]
-    qdq = best([r for r, s in zip(results, candidates_for(target, options.candidate_names())) if s.engine is Engine.ORT_QDQ])
+    qdq = best([r for r, s in zip(results, candidates) if s.engine is Engine.ORT_QDQ])
     roles = {}
     if qdq is not None:
         roles[qdq.name] = ("onnx_int8", "model.int8.onnx")
@@ -188,6 +191,27 @@ def _int8(source, root: Path, tmp: Path, probe, opener, backend, target, manifes
             roles[f"{overall.name}:ir"] = ("openvino_int8", "model.int8.xml")
     return _conclude(results, roles, root, manifest, record, "int8", thresholds.to_dict(source.family),
                      options.allow_fallback, progress)
+
+
+def _fit_to_kernels(candidates: list[QuantSettings], backend: str, target: str, record: dict,
+                    progress) -> list[QuantSettings]:
+    """Give candidates 7-bit weights in the input layers where the backend's INT8 convolution saturates here (no VNNI)."""
+    if target == "trt":  # the GPU accumulates in int32; the CPU stand-in simulates Q/DQ in float
+        record["int8_kernels"] = {"backend": "tensorrt", "saturates": None,
+                                  "note": "measured with Q/DQ simulated in float by ONNX Runtime"}
+        return candidates
+    from fastip.calibration.int8_kernels import kernel_record
+
+    kernels = kernel_record(backend)
+    fitted = [s.without_saturation() if kernels["saturates"][s.activations.value] else s for s in candidates]
+    forced = [a for a, s in kernels["saturates"].items() if s]
+    if forced:
+        kernels["weights"] = (f"7-bit in the layers the input enters (NNCF: its first-layer overflow fix): {backend}'s "
+                              f"8-bit convolution saturates on this CPU for {', '.join(forced)} activations "
+                              f"(vnni: {kernels['cpu']['vnni']})")
+        progress(f"{backend} INT8 convolutions saturate on this CPU (no VNNI): input layers get 7-bit weights")
+    record["int8_kernels"] = kernels
+    return fitted
 
 
 def _build_candidate(settings: QuantSettings, onnx_path: Path, root: Path, tmp: Path, ranges, feeds,
