@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from fastip.calibration import data as calib_data
-from fastip.calibration.gate import CandidateResult, best, gate_failure, measure_candidate
+from fastip.calibration.gate import CandidateResult, fastest, float_layer_count, gate_failure, measure_candidate
+from fastip.calibration.mixed import DEFAULT_BUDGET_S
+from fastip.calibration.mixed_candidate import search_candidate
 from fastip.calibration.quality import QualityProbe, QualityThresholds, quality_cases
 from fastip.calibration.quantize import Engine, QuantSettings, candidates_for, convert_fp16, quantize_nncf, quantize_qdq
 from fastip.calibration.ranges import CalibrationMethod, RangeCache, cache_key, cached_ranges, collect_ranges
@@ -33,6 +35,8 @@ class QuantOptions:
     min_iou: float | None = None
     allow_fallback: bool = False
     candidates: str | Sequence[str] | None = None  # comma-separated names to try (default: all that fit the target)
+    search_budget: float = DEFAULT_BUDGET_S  # seconds for the mixed-precision search; 0 skips it
+    search_steps: int | None = None  # at most this many measurements in the search
     shapes: str | None = None  # TensorRT profile min:opt:max
     hint: str = "latency"  # OpenVINO performance hint recorded in the manifest
     opt_level: str = "all"  # ONNX Runtime graph optimisation level recorded in the manifest
@@ -118,6 +122,8 @@ def _check_target_options(options: QuantOptions, target: str) -> None:
         raise InputError(f"--ov-hint must be one of {', '.join(HINTS)}, not {options.hint!r}")
     if options.opt_level not in OPT_LEVELS:
         raise InputError(f"--ort-opt-level must be one of {', '.join(OPT_LEVELS)}, not {options.opt_level!r}")
+    if options.search_budget < 0 or (options.search_steps is not None and options.search_steps < 1):
+        raise InputError("--search-budget takes seconds >= 0 (0 skips the search) and --search-steps a count >= 1")
     if options.shapes and target != "trt":
         raise InputError("--shapes sets a TensorRT optimisation profile; use it with --target trt")
 
@@ -180,13 +186,22 @@ def _int8(source, root: Path, tmp: Path, probe, opener, backend, target, manifes
         path, extra = _build_candidate(settings, onnx_path, root, tmp, ranges, feeds, progress)
         results.append(measure_candidate(probe, settings.name, backend, path, {**settings.to_dict(), **extra},
                                          opener, progress))
+    qdq_results = [r for r, s in zip(results, candidates) if s.engine is Engine.ORT_QDQ]
+    mixed = None
+    if options.search_budget > 0 and not any(r.passed and not float_layer_count(r) for r in results):
+        mixed = search_candidate([(r, s) for r, s in zip(results, candidates) if s.engine is Engine.ORT_QDQ],
+                                 onnx_path, tmp, ranges, probe, opener, backend, manifest, record,
+                                 thresholds.to_dict(source.family), options, progress)
+    if mixed is not None:
+        results.append(mixed)
+        qdq_results.append(mixed)
     record["candidates"] = [r.to_dict() for r in results]
-    qdq = best([r for r, s in zip(results, candidates) if s.engine is Engine.ORT_QDQ])
+    qdq = fastest(qdq_results)
     roles = {}
     if qdq is not None:
         roles[qdq.name] = ("onnx_int8", "model.int8.onnx")
     if target == "openvino":
-        overall = best(results)
+        overall = fastest(results)
         if overall is not None:
             roles[f"{overall.name}:ir"] = ("openvino_int8", "model.int8.xml")
     return _conclude(results, roles, root, manifest, record, "int8", thresholds.to_dict(source.family),

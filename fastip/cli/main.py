@@ -62,6 +62,11 @@ def _info(args: argparse.Namespace) -> int:
     print(f"  artifacts: {', '.join(f'{k}={v}' for k, v in m.artifacts.items())}")
     for v in m.validation:
         print(f"  validated {v.artifact} on {v.backend} with {v.image}: max abs error {v.max_abs_error:.2e}, PSNR {v.psnr:.1f} dB")
+    if m.calibration or "quantization" in m.extra:
+        from fastip.calibration.mixed import describe
+
+        for line in describe(m.calibration, m.extra.get("quantization")):
+            print(line)
     print(f"  versions: {json.dumps(m.versions)}")
     return 0
 
