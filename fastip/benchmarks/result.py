@@ -82,7 +82,7 @@ class BenchmarkResult:
     threads: int | None = None
     hint: str = "latency"
     bundle: str = ""
-    status: str = "ok"  # "ok", "skipped" or "failed"
+    status: str = "ok"  # "ok", "skipped", "failed", or "fallback" (the gate sent it to FP32, as --allow-fallback let it)
     reason: str = ""
     latency: LatencyStats | None = None
     first_inference_ms: float | None = None  # load + compile + first run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ class Plan:
     operator: str | None = None
     images: str | None = None
     overhead: bool = True
+    quant: dict = field(default_factory=dict)  # options for the fp16/int8 exports of a model name (min_psnr, allow_fallback)
 
     def check(self) -> None:
         from fastip.export import PRECISIONS
@@ -128,7 +129,7 @@ class _Run:
         interrupted = False
         try:
             self.prepared = prepare_bundles(plan.target, plan.precisions, self.tmp / "bundles", weights=plan.weights,
-                                            progress=self.note)
+                                            progress=self.note, quant=plan.quant)
             any_bundle = next(iter(self.prepared.bundles.values()), None)
             self.bundle0 = any_bundle
             self.family = any_bundle.manifest.family if any_bundle else "can"
@@ -181,6 +182,8 @@ class _Run:
         base = BenchmarkResult(model=model, family=self.family, backend=backend, precision=precision, width=size[0],
                                height=size[1], threads=threads, hint=plan.hint,
                                bundle="" if self.prepared.exported or bundle is None else str(bundle.root))
+        if precision in self.prepared.fallbacks:
+            return replace(base, status="fallback", reason=self.prepared.fallbacks[precision])
         reason = self.prepared.skipped.get(precision)
         if reason is None and backend not in available_backends():
             reason = f"backend {backend!r} is not installed here"

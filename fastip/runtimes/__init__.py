@@ -40,14 +40,26 @@ def _require_backend(backend: str) -> None:
                                      f"available here: {', '.join(available_backends()) or 'none'}")
 
 
-def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision: str = "fp32",
+def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision: str | None = None,
          threads: int | None = None, hint: str = "latency", **options) -> Session:  # noqa: A001
-    """Open a bundle on a backend: `runtimes.open('out/can32', backend='openvino')`."""
+    """Open a bundle on a backend: `runtimes.open('out/can32', backend='openvino')`.
+
+    `precision` None runs the bundle's own precision (an INT8 bundle opens in INT8; torch runs FP32);
+    the session's `precision` says which ran.
+    """
     _require_backend(backend)
-    if precision not in PRECISION_ROLES:
+    if precision is not None and precision not in PRECISION_ROLES:
         raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_ROLES)}")
     if not isinstance(bundle, Bundle):
         bundle = Bundle.load(bundle)
+    if precision is None:
+        precision = "fp32" if backend == "torch" else (bundle.manifest.precision or "fp32")
+    session = _open(bundle, backend, precision, threads, hint, **options)
+    session.precision = precision
+    return session
+
+
+def _open(bundle: Bundle, backend: str, precision: str, threads: int | None, hint: str, **options) -> Session:
     m = bundle.manifest
     onnx_role, ir_role = PRECISION_ROLES[precision]
     if backend == "torch":

@@ -15,6 +15,7 @@ class Session(abc.ABC):
     """A loaded model on one backend. Feeds are dicts of named ndarrays, checked against `inputs`."""
 
     backend: str = ""
+    precision: str = "fp32"  # what runs: set by runtimes.open from the request or the bundle
 
     def __init__(self, inputs: list[TensorSpec], outputs: list[TensorSpec]):
         self.inputs = list(inputs)
