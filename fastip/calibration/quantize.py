@@ -52,14 +52,14 @@ class QuantSettings:
         return {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in asdict(self).items()}
 
     def without_saturation(self) -> "QuantSettings":
-        """The same candidate for kernels whose 8-bit pair sums saturate: 7-bit weights in the layers the image enters.
+        """A twin for kernels whose 8-bit pair sums saturate: 7-bit weights in the layers the image enters.
 
         That is where activation codes are dense and near 255; NNCF's default overflow fix (first layer) does the same.
         Candidates named reduce-range keep 7-bit weights everywhere, which costs about 6 dB on CAN.
         """
-        if self.engine is Engine.NNCF or self.reduce_range:
+        if self.engine is Engine.NNCF or self.reduce_range or self.first_layer_7bit:
             return self
-        return dataclasses.replace(self, first_layer_7bit=True)
+        return dataclasses.replace(self, name=f"{self.name}-7bit-input", first_layer_7bit=True)
 
 
 CANDIDATES = (
