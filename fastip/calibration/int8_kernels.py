@@ -121,3 +121,23 @@ def kernel_record(backend: str) -> dict[str, Any]:
     module = importlib.import_module("openvino" if backend == "openvino" else "onnxruntime")
     return {"backend": backend, "version": module.__version__,
             "saturates": {a: conv_saturates(backend, a) for a in ("uint8", "int8-symmetric")}, "cpu": cpu_record()}
+
+
+def check_artifact(manifest, backend: str, role: str) -> None:
+    """Refuse an INT8 artifact gated on non-saturating kernels (8-bit input weights) where this backend's kernels saturate."""
+    from fastip.errors import BundleError
+
+    record = manifest.extra.get("quantization") or {}
+    built = (record.get("int8_kernels") or {}).get("saturates")
+    name = (record.get("chosen") or {}).get(role)
+    settings = next((c.get("settings", {}) for c in record.get("candidates", []) if c.get("name") == name), None)
+    if not isinstance(built, dict) or settings is None or settings.get("engine") != "ort-qdq":
+        return  # older bundles, NNCF artifacts (first-layer overflow fix built in) and TensorRT stand-ins
+    activation = settings.get("activations", "uint8")
+    if settings.get("reduce_range") or settings.get("first_layer_7bit") or built.get(activation):
+        return
+    if conv_saturates(backend, activation):
+        raise BundleError(f"the INT8 artifact {name!r} was gated on CPU kernels without 16-bit saturation (VNNI); "
+                          f"{backend}'s INT8 convolution saturates on this CPU ({cpu_record()['processor']}, no VNNI), "
+                          "so its 8-bit input layers would not give the gated quality: re-export here with "
+                          "--precision int8, or run it with --precision fp32")

@@ -54,6 +54,11 @@ def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision:
         bundle = Bundle.load(bundle)
     if precision is None:
         precision = "fp32" if backend == "torch" else (bundle.manifest.precision or "fp32")
+    if precision == "int8" and backend in ("ort", "openvino"):
+        from fastip.calibration.int8_kernels import check_artifact
+
+        role = "onnx_int8" if backend == "ort" or "openvino_int8" not in bundle.manifest.artifacts else "openvino_int8"
+        check_artifact(bundle.manifest, backend, role)
     session = _open(bundle, backend, precision, threads, hint, **options)
     session.precision = precision
     return session

@@ -83,3 +83,27 @@ def test_input_layers_stop_at_the_first_weight_layer_on_every_path():
     model = helper.make_model(helper.make_graph(nodes, "g", io[:1], io[1:], [w]))
     onnx.checker.check_model(model)
     assert [n.name for n in input_layers(model)] == ["first", "side"]
+
+
+def _manifest(saturated_when_built: bool, **settings):
+    from types import SimpleNamespace
+
+    chosen = {"engine": "ort-qdq", "activations": "uint8", "reduce_range": False, "first_layer_7bit": False, **settings}
+    return SimpleNamespace(extra={"quantization": {
+        "int8_kernels": {"saturates": {"uint8": saturated_when_built, "int8-symmetric": saturated_when_built}},
+        "chosen": {"onnx_int8": "u8"}, "candidates": [{"name": "u8", "settings": chosen}]}})
+
+
+def test_an_artifact_gated_on_vnni_kernels_is_refused_where_kernels_saturate(monkeypatch):
+    from fastip.calibration.int8_kernels import check_artifact
+    from fastip.errors import BundleError
+
+    monkeypatch.setattr(int8_kernels, "conv_saturates", lambda backend, activation, weight_level=127: True)
+    with pytest.raises(BundleError, match="re-export here with --precision int8") as info:
+        check_artifact(_manifest(False), "ort", "onnx_int8")
+    assert "\n" not in str(info.value)
+    check_artifact(_manifest(True), "ort", "onnx_int8")  # gated on saturating kernels: what was measured is what runs
+    check_artifact(_manifest(False, first_layer_7bit=True), "ort", "onnx_int8")
+    check_artifact(_manifest(False, reduce_range=True), "ort", "onnx_int8")
+    monkeypatch.setattr(int8_kernels, "conv_saturates", lambda backend, activation, weight_level=127: False)
+    check_artifact(_manifest(False), "ort", "onnx_int8")
