@@ -22,7 +22,7 @@ class RunSettings:
     """How images are run: everything that changes an output is in the journal's settings key."""
 
     backend: str = "ort"
-    precision: str = "fp32"
+    precision: str | None = None  # None: the bundle's own precision
     device: str | None = None  # OpenVINO device (CPU, GPU, AUTO); None: CPU
     hint: str | None = None  # OpenVINO performance hint; None: latency
     tile: int | None = None

@@ -55,6 +55,7 @@ class PreparedBundles:
 
     bundles: dict[str, Bundle] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    fallbacks: dict[str, str] = field(default_factory=dict)  # precisions the gate sent back to FP32, as allowed
     exported: bool = False
 
 
@@ -64,12 +65,19 @@ def looks_like_path(target: str) -> bool:
 
 
 def prepare_bundles(target: str, precisions: tuple[str, ...], workdir: Path, *, weights: str | None = None,
-                    progress: Callable[[str], None] = lambda _: None) -> PreparedBundles:
-    """Load the bundle at `target`, or export the registry model `target` (OpenVINO target) once per precision."""
+                    progress: Callable[[str], None] = lambda _: None, quant: dict | None = None) -> PreparedBundles:
+    """Load the bundle at `target`, or export the registry model `target` (OpenVINO target) once per precision.
+
+    `quant` (min_psnr, allow_fallback, ...) goes to the fp16/int8 exports; a precision that falls back to
+    FP32 is skipped with the gate's reason.
+    """
     prepared = PreparedBundles()
     if looks_like_path(target):
         if weights:
             raise InputError("--weights applies to a model name; an existing bundle already holds its weights")
+        if quant:
+            raise InputError(f"{', '.join('--' + k.replace('_', '-') for k in quant)} apply to a model name that "
+                             "fastip-bench exports; an existing bundle was gated when it was exported")
         bundle = Bundle.load(target)
         for precision in precisions:
             prepared.bundles[precision] = bundle
@@ -87,8 +95,14 @@ def prepare_bundles(target: str, precisions: tuple[str, ...], workdir: Path, *, 
             continue
         progress(f"exporting {target} ({precision})")
         try:
-            prepared.bundles[precision] = export_model(target, workdir / precision, target="openvino",
-                                                       precision=precision, weights=weights)
+            bundle = export_model(target, workdir / precision, target="openvino", precision=precision, weights=weights,
+                                  **(quant or {}))
+            fallback = bundle.manifest.extra.get("quantization", {}).get("fallback")
+            if bundle.manifest.precision != precision and fallback:
+                prepared.fallbacks[precision] = (f"{precision} fell back to {fallback} (--allow-fallback): "
+                                                 f"{bundle.manifest.extra['quantization'].get('reason', '')}")
+            else:
+                prepared.bundles[precision] = bundle
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # the quantization path may be missing or fail its gate: report, don't abort

@@ -88,7 +88,7 @@ class BenchmarkResult:
     batch: int = 1
     requests: int = 1  # inference calls in flight at once (OpenVINO AsyncInferQueue jobs, threads elsewhere)
     bundle: str = ""
-    status: str = "ok"  # "ok", "skipped" or "failed"
+    status: str = "ok"  # "ok", "skipped", "failed", or "fallback" (the gate sent it to FP32, as --allow-fallback let it)
     reason: str = ""
     latency: LatencyStats | None = None
     throughput: float | None = None  # images/s over the timed wall time

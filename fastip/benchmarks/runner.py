@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class Plan:
     images: str | None = None
     overhead: bool = True
     trust_code: bool = False  # torch backend: import the module a custom bundle's manifest names
+    quant: dict = field(default_factory=dict)  # options for the fp16/int8 exports of a model name (min_psnr, allow_fallback)
 
     def check(self) -> None:
         from fastip.export import PRECISIONS
@@ -139,7 +140,7 @@ class _Run:
         interrupted = False
         try:
             self.prepared = prepare_bundles(plan.target, plan.precisions, self.tmp / "bundles", weights=plan.weights,
-                                            progress=self.note)
+                                            progress=self.note, quant=plan.quant)
             any_bundle = next(iter(self.prepared.bundles.values()), None)
             self.bundle0 = any_bundle
             self.family = any_bundle.manifest.family if any_bundle else "can"
@@ -202,6 +203,8 @@ class _Run:
         plan = self.plan
         backend, precision, threads, size = base.backend, base.precision, base.threads, (base.width, base.height)
         bundle = self.prepared.bundles.get(precision)
+        if precision in self.prepared.fallbacks:
+            return replace(base, status="fallback", reason=self.prepared.fallbacks[precision])
         reason = self.prepared.skipped.get(precision)
         if reason is None and backend not in available_backends():
             reason = f"backend {backend!r} is not installed here"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import logging
 import sys
@@ -18,6 +19,7 @@ from fastip.errors import ExportError, require
 WEIGHT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 # operators that rebuild resolution; quantizing them (or the layer that feeds them) hurts most
 UPSAMPLING_OPS = ("DepthToSpace", "ConvTranspose", "Resize", "Upsample")
+ACTIVATION_OPS = ("Relu", "LeakyRelu", "PRelu", "Clip", "Sigmoid", "HardSigmoid", "Tanh")
 
 
 class ActivationType(str, enum.Enum):
@@ -44,9 +46,20 @@ class QuantSettings:
     per_channel: bool = True
     reduce_range: bool = False  # 7-bit weights: avoids u8*s8 pair-sum overflow on CPUs without VNNI
     keep_ends: bool = False  # first and last weight layers and upsampling ops stay in float
+    first_layer_7bit: bool = False  # 7-bit weights where the image enters (dense full-range codes saturate non-VNNI kernels)
 
     def to_dict(self) -> dict:
         return {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in asdict(self).items()}
+
+    def without_saturation(self) -> "QuantSettings":
+        """A twin for kernels whose 8-bit pair sums saturate: 7-bit weights in the layers the image enters.
+
+        That is where activation codes are dense and near 255; NNCF's default overflow fix (first layer) does the same.
+        Candidates named reduce-range keep 7-bit weights everywhere, which costs about 6 dB on CAN.
+        """
+        if self.engine is Engine.NNCF or self.reduce_range or self.first_layer_7bit:
+            return self
+        return dataclasses.replace(self, name=f"{self.name}-7bit-input", first_layer_7bit=True)
 
 
 CANDIDATES = (
@@ -92,6 +105,25 @@ def named_model(onnx_path: Path):
     return model
 
 
+def with_activations(model, names: Iterable[str]) -> list[str]:
+    """The named nodes plus the activation each float weight layer alone feeds.
+
+    Left between Q/DQ pairs, a float Conv -> Q is re-quantized by ONNX Runtime's optimiser (it becomes a
+    QLinearConv with weights of its own choosing), so a layer kept float takes its activation with it.
+    """
+    wanted = set(names)
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    for node in model.graph.node:
+        if node.name in wanted and node.op_type in WEIGHT_OPS and node.output:
+            after = consumers.get(node.output[0], [])
+            if len(after) == 1 and after[0].op_type in ACTIVATION_OPS:
+                wanted.add(after[0].name)
+    return sorted(wanted)
+
+
 def excluded_nodes(model) -> list[str]:
     """Names of the first and last weight layers and every upsampling node."""
     weighted = [n.name for n in model.graph.node if n.op_type in WEIGHT_OPS]
@@ -99,7 +131,34 @@ def excluded_nodes(model) -> list[str]:
     return sorted(ends | {n.name for n in model.graph.node if n.op_type in UPSAMPLING_OPS})
 
 
-def quantize_qdq(onnx_path: Path, ranges: TensorRanges, settings: QuantSettings, out: Path) -> list[str]:
+def input_layers(model) -> list:
+    """Weight nodes the graph input reaches without passing another weight node."""
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    initializers = {i.name for i in model.graph.initializer}
+    frontier = [i.name for i in model.graph.input if i.name not in initializers]
+    seen, found = set(frontier), set()
+    while frontier:
+        for node in consumers.get(frontier.pop(), []):
+            if node.op_type in WEIGHT_OPS:
+                found.add(node.output[0])
+                continue
+            for out in node.output:
+                if out not in seen:
+                    seen.add(out)
+                    frontier.append(out)
+    return [node for node in model.graph.node if node.output and node.output[0] in found]
+
+
+def weight_layers(onnx_path: Path) -> list[tuple[str, str]]:
+    """(node name, op type) of every weight layer, in graph order: what the mixed-precision search may keep float."""
+    return [(n.name, n.op_type) for n in named_model(onnx_path).graph.node if n.op_type in WEIGHT_OPS]
+
+
+def quantize_qdq(onnx_path: Path, ranges: TensorRanges, settings: QuantSettings, out: Path,
+                 float_nodes: Iterable[str] = ()) -> list[str]:
     """Write an explicitly quantized Q/DQ ONNX (int8 weights, 8-bit activations) from cached ranges; returns excluded nodes."""
     require("onnxruntime", "ort", "INT8 quantization")
     import onnx
@@ -109,11 +168,16 @@ def quantize_qdq(onnx_path: Path, ranges: TensorRanges, settings: QuantSettings,
 
     model = named_model(onnx_path)
     model = onnx.shape_inference.infer_shapes(model)
-    exclude = excluded_nodes(model) if settings.keep_ends else []
+    exclude = with_activations(model, set(excluded_nodes(model) if settings.keep_ends else []) | set(float_nodes))
     data = {name: TensorData(lowest=np.float32(lo), highest=np.float32(hi)) for name, lo, hi in ranges.ranges}
     symmetric = settings.activations is ActivationType.INT8_SYMMETRIC
     activation_type = QuantType.QInt8 if symmetric else QuantType.QUInt8
     options = {"ActivationSymmetric": symmetric, "WeightSymmetric": True}
+    if settings.first_layer_7bit and not settings.reduce_range:
+        inits = {i.name for i in model.graph.initializer}
+        options["TensorQuantOverrides"] = {
+            n.input[1]: [{"reduce_range": True, **({"axis": int(n.op_type == "ConvTranspose")} if settings.per_channel else {})}]
+            for n in input_layers(model) if len(n.input) > 1 and n.input[1] in inits and n.name not in exclude}
     ops = sorted({n.op_type for n in model.graph.node} - {"Identity"})
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # the quantizer's advice is noise here
     try:

@@ -89,12 +89,23 @@ class RangeCache:
         return ranges if ranges.key == key else None
 
     def put(self, ranges: TensorRanges) -> Path:
+        return self.put_text(f"{ranges.key}.json", ranges.to_json())
+
+    def get_text(self, filename: str) -> str | None:
+        """Another cached record kept beside the ranges (e.g. a mixed-precision choice), or None."""
+        try:
+            return (self.root / filename).read_text(encoding="utf-8")
+        except OSError:
+            return None
+
+    def put_text(self, filename: str, text: str) -> Path:
+        """Write a cache file atomically (temporary file, then rename)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / f"{ranges.key}.json"
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".ranges-", suffix=".tmp")
+        path = self.root / filename
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".cache-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(ranges.to_json())
+                handle.write(text)
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from fastip.calibration import data as calib_data
-from fastip.calibration.gate import CandidateResult, best, gate_failure, measure_candidate
+from fastip.calibration.gate import CandidateResult, fastest, float_layer_count, gate_failure, measure_candidate
+from fastip.calibration.mixed import DEFAULT_BUDGET_S
+from fastip.calibration.mixed_candidate import search_candidate
 from fastip.calibration.quality import QualityProbe, QualityThresholds, quality_cases
 from fastip.calibration.quantize import Engine, QuantSettings, candidates_for, convert_fp16, quantize_nncf, quantize_qdq
 from fastip.calibration.ranges import CalibrationMethod, RangeCache, cache_key, cached_ranges, collect_ranges
@@ -33,6 +35,8 @@ class QuantOptions:
     min_iou: float | None = None
     allow_fallback: bool = False
     candidates: str | Sequence[str] | None = None  # comma-separated names to try (default: all that fit the target)
+    search_budget: float = DEFAULT_BUDGET_S  # seconds for the mixed-precision search; 0 skips it
+    search_steps: int | None = None  # at most this many measurements in the search
     shapes: str | None = None  # TensorRT profile min:opt:max
     hint: str = "latency"  # OpenVINO performance hint recorded in the manifest
     opt_level: str = "all"  # ONNX Runtime graph optimisation level recorded in the manifest
@@ -80,7 +84,7 @@ def add_precision_artifacts(source, manifest: Manifest, root: Path, *, target: s
                                  quality_cases(source.family, source.io, source.input, _operator(source)), thresholds)
         finally:
             reference.close()
-        opener = _opener(backend, manifest)
+        opener = _opener(backend, target, manifest)
         record: dict[str, Any] = {"target": target, "precision": precision, "measured_on": backend,
                                   "thresholds": thresholds.to_dict(source.family), "baseline": probe.baseline,
                                   "quality_images": [c.label for c in probe.cases]}
@@ -118,6 +122,8 @@ def _check_target_options(options: QuantOptions, target: str) -> None:
         raise InputError(f"--ov-hint must be one of {', '.join(HINTS)}, not {options.hint!r}")
     if options.opt_level not in OPT_LEVELS:
         raise InputError(f"--ort-opt-level must be one of {', '.join(OPT_LEVELS)}, not {options.opt_level!r}")
+    if options.search_budget < 0 or (options.search_steps is not None and options.search_steps < 1):
+        raise InputError("--search-budget takes seconds >= 0 (0 skips the search) and --search-steps a count >= 1")
     if options.shapes and target != "trt":
         raise InputError("--shapes sets a TensorRT optimisation profile; use it with --target trt")
 
@@ -135,13 +141,15 @@ def _operator(source) -> tuple[str, dict] | None:
     return (name, dict(params.get("operator_params") or {})) if isinstance(name, str) else None
 
 
-def _opener(backend: str, manifest: Manifest) -> Callable[[Path], Any]:
+def _opener(backend: str, target: str, manifest: Manifest) -> Callable[[Path], Any]:
     if backend == "openvino":
         from fastip.runtimes.openvino import OpenVinoSession
 
         return lambda path: OpenVinoSession(path, manifest.inputs, manifest.outputs)
     from fastip.runtimes.ort import OrtSession
 
+    if target == "trt":  # TensorRT accumulates in int32: simulate Q/DQ in float instead of running CPU int8 kernels
+        return lambda path: OrtSession(path, manifest.inputs, manifest.outputs, opt_level="basic")
     return lambda path: OrtSession(path, manifest.inputs, manifest.outputs)
 
 
@@ -172,22 +180,63 @@ def _int8(source, root: Path, tmp: Path, probe, opener, backend, target, manifes
                             "images": list(images.names), "grayscale_converted": images.grayscale_converted,
                             "tensors": len(ranges.ranges), "cache_key": key, "cache_hit": hit,
                             "cache_dir": str(cache.root)}
+    candidates = _fit_to_kernels(candidates_for(target, options.candidate_names()), backend, target, record, progress)
     results: list[CandidateResult] = []
-    for settings in candidates_for(target, options.candidate_names()):
+    for settings in candidates:
         path, extra = _build_candidate(settings, onnx_path, root, tmp, ranges, feeds, progress)
         results.append(measure_candidate(probe, settings.name, backend, path, {**settings.to_dict(), **extra},
                                          opener, progress))
+    qdq_results = [r for r, s in zip(results, candidates) if s.engine is Engine.ORT_QDQ]
+    mixed = None
+    if options.search_budget > 0 and not any(r.passed and not float_layer_count(r) for r in results):
+        mixed = search_candidate([(r, s) for r, s in zip(results, candidates) if s.engine is Engine.ORT_QDQ],
+                                 onnx_path, tmp, ranges, probe, opener, backend, manifest, record,
+                                 thresholds.to_dict(source.family), options, progress)
+    if mixed is not None:
+        results.append(mixed)
+        qdq_results.append(mixed)
     record["candidates"] = [r.to_dict() for r in results]
-    qdq = best([r for r, s in zip(results, candidates_for(target, options.candidate_names())) if s.engine is Engine.ORT_QDQ])
+    qdq = fastest(qdq_results)
     roles = {}
     if qdq is not None:
         roles[qdq.name] = ("onnx_int8", "model.int8.onnx")
     if target == "openvino":
-        overall = best(results)
+        overall = fastest(results)
         if overall is not None:
             roles[f"{overall.name}:ir"] = ("openvino_int8", "model.int8.xml")
     return _conclude(results, roles, root, manifest, record, "int8", thresholds.to_dict(source.family),
                      options.allow_fallback, progress)
+
+
+def _fit_to_kernels(candidates: list[QuantSettings], backend: str, target: str, record: dict,
+                    progress) -> list[QuantSettings]:
+    """Where the backend's INT8 convolution saturates here (no VNNI), add a twin with 7-bit input layers to each candidate.
+
+    The twin is not a replacement: on CAN the saturation of u8 activations costs less (~0.3 dB) than 7-bit
+    first-layer weights (~1.3 dB), on BlazeFace it loses detections. The gate, run on these very kernels, picks.
+    """
+    if target == "trt":  # the GPU accumulates in int32; the CPU stand-in simulates Q/DQ in float
+        record["int8_kernels"] = {"backend": "tensorrt", "saturates": None,
+                                  "note": "measured with Q/DQ simulated in float by ONNX Runtime"}
+        return candidates
+    from fastip.calibration.int8_kernels import kernel_record
+
+    kernels = kernel_record(backend)
+    fitted: list[QuantSettings] = []
+    for settings in candidates:
+        fitted.append(settings)
+        if kernels["saturates"][settings.activations.value]:
+            twin = settings.without_saturation()
+            if twin != settings:
+                fitted.append(twin)
+    if len(fitted) > len(candidates):
+        kernels["twins"] = [s.name for s in fitted if s.first_layer_7bit]
+        kernels["note"] = (f"{backend}'s 8-bit convolution saturates on this CPU "
+                           f"(vnni: {kernels['cpu']['vnni']}): candidates with 7-bit weights in the layers the input "
+                           "enters were added")
+        progress(f"{backend} INT8 convolutions saturate on this CPU (no VNNI): adding candidates with 7-bit input layers")
+    record["int8_kernels"] = kernels
+    return fitted
 
 
 def _build_candidate(settings: QuantSettings, onnx_path: Path, root: Path, tmp: Path, ranges, feeds,

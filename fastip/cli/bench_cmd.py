@@ -69,6 +69,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"),
                         help="compare two results.json files (latency, images/s, PSNR/SSIM/box agreement) instead of "
                              "measuring; exit 1 when a row got slower beyond noise or lower in quality")
+    parser.add_argument("--min-psnr", type=float, help="quality gate of the fp16/int8 exports of a model name (dB vs FP32)")
+    parser.add_argument("--allow-fallback", action="store_true",
+                        help="a precision that fails its gate is reported as fallen back, not as a failure")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="exit 0 even when a requested row could not run (it is still reported)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     add_trust_code(parser)
     parser.set_defaults(func=run)
@@ -101,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
                 requests=_counts(args.requests, "--requests"),
                 budget=Budget(warmup=args.warmup, min_runs=args.min_runs, min_time=args.min_time),
                 weights=args.weights, operator=args.operator, images=args.images, overhead=args.overhead,
-                trust_code=args.trust_code)
+                trust_code=args.trust_code,
+                quant={k: v for k, v in (("min_psnr", args.min_psnr), ("allow_fallback", args.allow_fallback or None))
+                       if v is not None})
     progress = None if args.quiet else Progress(0)
     try:
         report = run_plan(plan, progress=progress)
@@ -116,6 +123,12 @@ def run(args: argparse.Namespace) -> int:
     if report.interrupted:
         print("fastip-bench: interrupted; the report holds what was measured so far", file=sys.stderr)
         return 130
+    failed = [row for row in report.results if row.status not in ("ok", "fallback")]
+    if failed and not args.keep_going:
+        print(f"fastip-bench: error: {len(failed)} requested row(s) did not run ({failed[0].label}: "
+              f"{(failed[0].reason or failed[0].status).splitlines()[0]}); pass --keep-going to accept that, "
+              "or --allow-fallback for a precision that fails its gate", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -42,7 +42,7 @@ def handler(args: argparse.Namespace) -> int:
         detections = pipeline(image)
     record = {
         "image": str(args.image), "width": int(image.shape[1]), "height": int(image.shape[0]),
-        "backend": args.backend, "detections": [d.to_dict() for d in detections],
+        "backend": args.backend, "precision": pipeline.session.precision, "detections": [d.to_dict() for d in detections],
     }
     text = json.dumps(record, indent=2)
     if args.out:
@@ -53,7 +53,7 @@ def handler(args: argparse.Namespace) -> int:
         write_image(args.draw, draw_detections(image, detections))
     if args.out or args.draw:
         written = ", ".join(str(p) for p in (args.out, args.draw) if p)
-        print(f"{len(detections)} face(s) in {args.image} on {args.backend} -> {written}", file=sys.stderr)
+        print(f"{len(detections)} face(s) in {args.image} on {args.backend} ({pipeline.session.precision}) -> {written}", file=sys.stderr)
     return 0
 
 

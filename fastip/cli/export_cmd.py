@@ -72,6 +72,10 @@ def _configure_quantization(group) -> None:
     group.add_argument("--allow-fallback", dest="quant_allow_fallback", action="store_true", default=None,
                        help="ship FP32 (and say so in the manifest) when no candidate passes the gate")
     group.add_argument("--candidates", dest="quant_candidates", help="comma-separated quantization candidates to try")
+    group.add_argument("--search-budget", dest="quant_search_budget", type=float, metavar="SECONDS",
+                       help="time for the mixed-precision search run when no fully INT8 candidate passes (default 300; 0 skips it)")
+    group.add_argument("--search-steps", dest="quant_search_steps", type=int, metavar="N",
+                       help="at most N measurements in the mixed-precision search")
     group.add_argument("--ov-hint", dest="quant_hint", choices=("latency", "throughput"), help="OpenVINO performance hint to record")
     group.add_argument("--ort-opt-level", dest="quant_opt_level", choices=("disable", "basic", "extended", "all"),
                        help="ONNX Runtime graph optimisation level to record")

@@ -26,7 +26,8 @@ def _run(args: argparse.Namespace) -> int:
             pipeline.progress = stderr_line
         result = pipeline(image)
     write_image(args.out, result)
-    print(f"{args.out}: {result.shape[1]}x{result.shape[0]} from {args.image[0]} on {args.backend}")
+    print(f"{args.out}: {result.shape[1]}x{result.shape[0]} from {args.image[0]} on {args.backend} "
+          f"({pipeline.session.precision})")
     return 0
 
 
@@ -53,8 +54,12 @@ def _info(args: argparse.Namespace) -> int:
     if args.json:
         print(bundle.manifest.to_json(), end="")  # JSON escapes every control character
         return 0
+    lines = info_lines(bundle.root, bundle.manifest)
+    if bundle.manifest.calibration or "quantization" in bundle.manifest.extra:
+        from fastip.calibration.mixed import describe
 
-    print("\n".join(printable(line) for line in info_lines(bundle.root, bundle.manifest)))
+        lines += describe(bundle.manifest.calibration, bundle.manifest.extra.get("quantization"))
+    print("\n".join(printable(line) for line in lines))
     return 0
 
 
@@ -71,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", nargs="+", help="input image (PNG, JPEG, ...), or folders, globs, several images")
     p.add_argument("-o", "--out", required=True, help="output image path (format from the suffix), or a folder")
     p.add_argument("--backend", choices=tuple(BACKENDS), default="ort")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), help="default: the bundle's own precision")
     p.add_argument("--threads", type=int, help="intra-op threads (default: the backend's choice)")
     p.add_argument("--tile", type=int, help="run in tiles of this many input pixels (bounded memory, same result)")
     p.add_argument("--halo", type=int, help="tile overlap in input pixels (default: the model's receptive field)")

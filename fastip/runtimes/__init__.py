@@ -41,11 +41,14 @@ def _require_backend(backend: str) -> None:
                                      f"available here: {', '.join(available_backends()) or 'none'}")
 
 
-def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision: str = "fp32",  # noqa: A001
+def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision: str | None = None,  # noqa: A001
          threads: int | None = None, hint: str = "latency", device: str | None = None,
          builder: Callable[[], Any] | str | None = None,
          trust_code: bool = False, memory_budget: int | str | None = None, **options) -> Session:
     """Open a bundle on a backend: `runtimes.open('out/can32', backend='openvino')`.
+
+    `precision` None runs the bundle's own precision (an INT8 bundle opens in INT8; torch runs FP32);
+    the session's `precision` says which ran.
 
     Every backend loads the bundle's bytes as checked against their sha256, never a path the runtime re-reads.
     On torch, a bundle exported from your own module needs that module: pass `builder` (a callable or
@@ -71,16 +74,31 @@ def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision:
     return session
 
 
-def _open(bundle: Bundle, backend: str, *, precision: str, threads: int | None, hint: str, device: str | None,
+def _open(bundle: Bundle, backend: str, *, precision: str | None, threads: int | None, hint: str, device: str | None,
           builder: Callable[[], Any] | str | None, trust_code: bool, **options) -> Session:
     _require_backend(backend)
     if device is not None and backend != "openvino":
         raise InputError(f"a device ({device!r}) is chosen for the openvino backend only; "
                          f"drop --device or use --backend openvino")
-    if precision not in PRECISION_ROLES:
+    if precision is not None and precision not in PRECISION_ROLES:
         raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_ROLES)}")
     if not isinstance(bundle, Bundle):
         bundle = Bundle.load(bundle)
+    if precision is None:
+        precision = "fp32" if backend == "torch" else (bundle.manifest.precision or "fp32")
+    if precision == "int8" and backend in ("ort", "openvino"):
+        from fastip.calibration.int8_kernels import check_artifact
+
+        role = "onnx_int8" if backend == "ort" or "openvino_int8" not in bundle.manifest.artifacts else "openvino_int8"
+        check_artifact(bundle.manifest, backend, role)
+    session = _load(bundle, backend, precision, threads=threads, hint=hint, device=device, builder=builder,
+                    trust_code=trust_code, **options)
+    session.precision = precision
+    return session
+
+
+def _load(bundle: Bundle, backend: str, precision: str, *, threads: int | None, hint: str, device: str | None,
+          builder: Callable[[], Any] | str | None, trust_code: bool, **options) -> Session:
     m = bundle.manifest
     onnx_role, ir_role = PRECISION_ROLES[precision]
     if backend == "torch":

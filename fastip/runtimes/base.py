@@ -24,6 +24,7 @@ class Session(abc.ABC):
     `activation` and `memory_budget` (set by `runtimes.open`) refuse inputs too large to run."""
 
     backend: str = ""
+    precision: str = "fp32"  # what runs: set by runtimes.open from the request or the bundle
 
     def __init__(self, inputs: list[TensorSpec], outputs: list[TensorSpec]):
         self.inputs = list(inputs)

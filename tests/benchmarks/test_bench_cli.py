@@ -77,3 +77,19 @@ def test_batch_requests_and_hints_are_axes(tmp_path, capsys):
         assert row["quality"]["hr_psnr_y"] == pytest.approx(rows["ort", "latency"]["quality"]["hr_psnr_y"], abs=0.01)
     assert rows["openvino", "throughput"]["backend_info"]["streams"] >= 1
     assert "ort fp32 t=auto b=2 r=2" in printed and "openvino fp32 t=auto b=2 r=2 throughput" in printed
+
+
+@pytest.mark.skipif(not has("onnxruntime"), reason="needs onnxruntime")
+def test_a_requested_row_that_cannot_run_fails_unless_keep_going(tmp_path, capsys):
+    from fastip.export import export_model
+    from tests.support import perturbed_source
+
+    bundle = export_model(perturbed_source("espcn_x2"), tmp_path / "b", target="ort")
+    argv = [str(bundle.root), "--backends", "ort", "--precisions", "fp32,int8", "--sizes", "16x16", "--min-runs", "1",
+            "--min-time", "0", "--warmup", "0", "--no-overhead", "-q"]
+    assert main([*argv, "-o", str(tmp_path / "r1")]) == 1
+    err = capsys.readouterr().err
+    assert "1 requested row(s) did not run" in err and "espcn_x2 ort int8 16x16" in err and "--keep-going" in err
+    assert main([*argv, "--keep-going", "-o", str(tmp_path / "r2")]) == 0
+    assert "espcn_x2 ort int8 16x16 t=auto: skipped" in capsys.readouterr().out
+    assert main([*argv, "--min-psnr", "30", "-o", str(tmp_path / "r3")]) == 2  # gates belong to exports, not bundles
