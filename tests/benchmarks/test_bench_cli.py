@@ -89,7 +89,7 @@ def test_a_requested_row_that_cannot_run_fails_unless_keep_going(tmp_path, capsy
             "--min-time", "0", "--warmup", "0", "--no-overhead", "-q"]
     assert main([*argv, "-o", str(tmp_path / "r1")]) == 1
     err = capsys.readouterr().err
-    assert "1 requested row(s) did not run" in err and "espcn_x2 ort int8 16x16" in err and "--keep-going" in err
+    assert "1 requested row(s) did not run" in err and "espcn_x2 UNTRAINED ort int8 16x16" in err and "--keep-going" in err
     assert main([*argv, "--keep-going", "-o", str(tmp_path / "r2")]) == 0
-    assert "espcn_x2 ort int8 16x16 t=auto: skipped" in capsys.readouterr().out
+    assert "skipped: bundle has no int8 artifact for ort" in capsys.readouterr().out
     assert main([*argv, "--min-psnr", "30", "-o", str(tmp_path / "r3")]) == 2  # gates belong to exports, not bundles
