@@ -122,7 +122,7 @@ class Manifest:
         except BundleError as exc:
             raise BundleError(str(exc) if str(exc).startswith("malformed manifest") else f"malformed manifest: {exc}") from exc
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise BundleError(f"malformed manifest: {type(exc).__name__}: {str(exc)[:200]}") from exc
+            raise BundleError(f"malformed manifest: {type(exc).__name__}: {exc!r:.200}") from exc
 
     @classmethod
     def from_json(cls, text: str) -> "Manifest":
@@ -134,7 +134,7 @@ class Manifest:
         _check_nesting(text)
         try:
             data = json.loads(text, parse_constant=refuse)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, ValueError) as exc:  # ValueError: integers beyond Python's digit limit
             raise BundleError(f"manifest is not valid JSON: {exc}") from exc
         return cls.from_dict(data)
 

@@ -39,14 +39,14 @@ def is_number(value: Any) -> bool:
 def _numbers(data: dict[str, Any], key: str, count: int) -> tuple[float, ...]:
     value = data[key]
     if not isinstance(value, (list, tuple)) or len(value) != count or not all(is_number(v) for v in value):
-        raise BundleError(f"{key} must be a list of {count} numbers, not {str(value)[:60]}")
+        raise BundleError(f"{key} must be a list of {count} numbers, not {value!r:.60}")
     return tuple(value)
 
 
 def _bounded_int(data: dict[str, Any], key: str, low: int, high: int) -> int:
     value = data[key]
     if not is_int(value) or not low <= value <= high:
-        raise BundleError(f"{key} must be an integer from {low} to {high}, not {str(value)[:60]}")
+        raise BundleError(f"{key} must be an integer from {low} to {high}, not {value!r:.60}")
     return value
 
 
@@ -83,11 +83,11 @@ class TensorSpec:
         name, shape = data.get("name"), data.get("shape")
         dtype, layout = data.get("dtype", "float32"), data.get("layout", "NCHW")
         if not isinstance(name, str) or not name or len(name) > 256:
-            raise BundleError(f"tensor name must be a non-empty string, not {str(name)[:60]}")
+            raise BundleError(f"tensor name must be a non-empty string, not {name!r:.60}")
         if not isinstance(shape, list) or not 1 <= len(shape) <= 8 or not all(
                 (is_int(d) and 1 <= d <= MAX_DIM) or (isinstance(d, str) and 0 < len(d) <= 64 and d.isprintable())
                 for d in shape):
-            raise BundleError(f"shape of {name!r} must be 1 to 8 positive integers or dimension names, not {str(shape)[:60]}")
+            raise BundleError(f"shape of {name!r} must be 1 to 8 positive integers or dimension names, not {shape!r:.60}")
         if dtype not in DTYPES:
             raise BundleError(f"dtype of {name!r} must be one of {', '.join(DTYPES)}, not {str(dtype)[:40]!r}")
         if layout not in LAYOUTS:
@@ -136,14 +136,14 @@ class ImageIO:
         if data.get("input_size") is not None:
             size = data["input_size"]
             if not isinstance(size, list) or len(size) != 2 or not all(is_int(v) and 1 <= v <= MAX_SIDE for v in size):
-                raise BundleError(f"input_size must be [height, width] from 1 to {MAX_SIDE}, not {str(size)[:60]}")
+                raise BundleError(f"input_size must be [height, width] from 1 to {MAX_SIDE}, not {size!r:.60}")
             kwargs["input_size"] = tuple(size)
         for key, high in (("scale_factor", MAX_SCALE_FACTOR), ("size_multiple", MAX_SIZE_MULTIPLE)):
             if key in kwargs:
                 kwargs[key] = _bounded_int(data, key, 1, high)
         for key in ("colour_order", "output"):
             if key in kwargs and not isinstance(kwargs[key], str):
-                raise BundleError(f"{key} must be a string, not {str(kwargs[key])[:60]}")
+                raise BundleError(f"{key} must be a string, not {kwargs[key]!r:.60}")
         if not isinstance(kwargs.get("extra", {}), dict):
             raise BundleError("the pre/post-processing 'extra' must be an object")
         io = cls(**kwargs)
@@ -153,14 +153,14 @@ class ImageIO:
     def check(self) -> None:
         """Raise BundleError when the values cannot describe an image model."""
         if self.colour_order not in ("RGB", "BGR"):
-            raise BundleError(f"colour_order must be RGB or BGR, not {self.colour_order!r}")
+            raise BundleError(f"colour_order must be RGB or BGR, not {self.colour_order!r:.40}")
         if len(self.value_range) != 2 or not self.value_range[0] < self.value_range[1]:
-            raise BundleError(f"value_range must be (low, high) with low < high, not {self.value_range}")
+            raise BundleError(f"value_range must be (low, high) with low < high, not {self.value_range!r:.80}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise BundleError("mean and std need three values each and std must be positive")
         if not is_int(self.scale_factor) or not 1 <= self.scale_factor <= MAX_SCALE_FACTOR:
             raise BundleError(f"scale_factor must be an integer from 1 to {MAX_SCALE_FACTOR}, not {self.scale_factor!r}")
         if self.output not in ("image", "detections"):
-            raise BundleError(f"output must be 'image' or 'detections', not {self.output!r}")
+            raise BundleError(f"output must be 'image' or 'detections', not {self.output!r:.40}")
         if not is_int(self.size_multiple) or not 1 <= self.size_multiple <= MAX_SIZE_MULTIPLE:
             raise BundleError(f"size_multiple must be an integer from 1 to {MAX_SIZE_MULTIPLE}, not {self.size_multiple!r}")

@@ -58,7 +58,7 @@ class ReceptiveField:
         values = (data.get("radius"), data.get("scale", 1), data.get("align", 1)) if isinstance(data, dict) else ()
         highs = (MAX_SIDE, MAX_SCALE_FACTOR, MAX_SIZE_MULTIPLE)
         if len(values) != 3 or not all(is_int(v) and 0 <= v <= high for v, high in zip(values, highs)) or 0 in values[1:]:
-            raise BundleError(f"malformed manifest: receptive_field must be {{radius, scale, align}} integers, not {str(data)[:80]}")
+            raise BundleError(f"malformed manifest: receptive_field must be {{radius, scale, align}} integers, not {data!r:.80}")
         return cls(*values)
 
 

@@ -94,6 +94,11 @@ def test_deep_nesting_is_refused_before_parsing(depth):
         Manifest.from_dict({**VALID, "extra": {"x": nested}})
 
 
+def test_integer_literals_beyond_the_digit_limit():
+    with pytest.raises(BundleError, match="not valid JSON"):
+        Manifest.from_json(json.dumps(VALID)[:-1] + ', "extra": {"n": ' + "1" * 5000 + "}}")
+
+
 def test_brackets_inside_strings_do_not_count_as_nesting():
     manifest = Manifest.from_json(json.dumps({**VALID, "extra": {"note": "[" * 1000 + '\\"{' * 100}}))
     assert manifest.extra["note"].startswith("[[[")

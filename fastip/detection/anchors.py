@@ -30,7 +30,7 @@ def _check_bounds(num_layers: int, strides: list[int], height: int, width: int, 
     if not (1 <= height <= MAX_INPUT_SIDE and 1 <= width <= MAX_INPUT_SIDE):
         raise BundleError(f"anchor spec input_size {height}x{width} is outside 1..{MAX_INPUT_SIDE}")
     if any(s < 1 for s in strides):
-        raise BundleError(f"anchor strides must be positive integers, not {strides}")
+        raise BundleError(f"anchor strides must be positive integers, not {strides!r:.80}")
     if not 1 <= len(aspect_ratios) <= 16 or not all(math.isfinite(a) and a > 0 for a in aspect_ratios):
         raise BundleError("anchor spec needs 1 to 16 positive aspect ratios")
     if not math.isfinite(interpolated):
