@@ -48,7 +48,7 @@ def repository(trt_bundle, face_bundle, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(repository, triton_env):
+def server(triton_env, repository):
     with TritonServer(repository, triton_env, ready=["can24"], timeout=180) as running:
         yield running
 
@@ -151,13 +151,13 @@ def test_dynamic_batching_merges_concurrent_requests(server, reference, astronau
     assert inferences == 24 and executions < inferences  # the dynamic batcher merged requests
 
 
-def test_a_server_that_never_becomes_ready_fails_in_bounded_time(repository, triton_env):
+def test_a_server_that_never_becomes_ready_fails_in_bounded_time(triton_env, repository):
     with pytest.raises(ServerError, match=r"not ready after 0\.3 s; log tail: ") as caught:
         TritonServer(repository, triton_env, ready=["can24"], timeout=0.3).start()
     assert "\n" not in str(caught.value)
 
 
-def test_a_model_that_failed_to_load_is_reported_at_once(repository, triton_env):
+def test_a_model_that_failed_to_load_is_reported_at_once(triton_env, repository):
     with pytest.raises(ServerError, match="model 'can24_onnx' is UNAVAILABLE: .*unable to find backend library"):
         TritonServer(repository, triton_env, ready=["can24_onnx"], timeout=180).start()
 
