@@ -1,7 +1,8 @@
 """Folder throughput: `fastip run` on a folder against a shell loop of one `fastip run` per image, and Ray.
 
 Each mode is timed from the outside (process start to exit, fresh output folder, so nothing is
-resumed) and the modes are interleaved round by round, so a shared, loaded machine disturbs them alike.
+resumed) and the modes are interleaved round by round, so a shared, loaded machine disturbs them alike;
+the CPU seconds per image of the child processes (not of Ray's workers) and the load average are printed too.
 
   python scripts/folder_throughput.py BUNDLE PHOTOS/ --rounds 2 --modes loop,folder
   python scripts/folder_throughput.py BUNDLE PHOTOS/ --limit 20 --modes ray2x1,local1x2,local2x1
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shlex
 import shutil
 import subprocess
@@ -43,13 +46,17 @@ def main() -> None:
         for mode in args.modes.split(","):
             out = Path(tempfile.mkdtemp(prefix=f"fastip-{mode}-"))
             command = MODES[mode].format(bundle=shlex.quote(args.bundle), inputs=inputs, out=out, extra=args.extra)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             done = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
             seconds = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)  # Ray's own processes are not children: not counted
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             written = len([p for p in out.iterdir() if not p.name.startswith(".")])
             shutil.rmtree(out, ignore_errors=True)
             print(json.dumps({"round": r, "mode": mode, "images": len(photos), "written": written, "rc": done.returncode,
                               "seconds": round(seconds, 2), "images_per_s": round(len(photos) / seconds, 3),
+                              "cpu_s_per_image": round(cpu / len(photos), 2), "load": round(os.getloadavg()[0], 1),
                               "summary": done.stderr.strip().splitlines()[-1:] }), flush=True)
 
 

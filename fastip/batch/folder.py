@@ -14,7 +14,9 @@ from fastip.batch.overlap import WRITTEN, Outcome, process_jobs
 from fastip.batch.progress import BatchReport, Progress
 from fastip.errors import InputError
 
-DEFAULT_WORKERS = 2  # concurrent runs of one ONNX Runtime / PyTorch session, each with cores / 2 threads
+# ONNX Runtime / PyTorch: one run at a time on all cores, decoding and encoding overlapped around it. At 1080p on
+# 2 cores this took 5.1 CPU-s per image against 6.6 for two concurrent single-thread runs (scripts/folder_throughput.py).
+DEFAULT_WORKERS = 1
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def run_folder(bundle: str | os.PathLike, inputs: Sequence[str | os.PathLike], o
     """Run a bundle over folders, globs or files, writing `out/NAME` for each; returns the counts and rate."""
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
-    if settings.backend in ("ort", "torch") and settings.threads is None:
+    if settings.backend in ("ort", "torch") and settings.threads is None and (workers or DEFAULT_WORKERS) > 1:
         # Share the cores among concurrent runs instead of oversubscribing them.
         settings = replace(settings, threads=max(1, (os.cpu_count() or 1) // (workers or DEFAULT_WORKERS)))
     run = FolderRun(bundle, inputs, out, settings, fmt=fmt, resume=resume, stream=stream)

@@ -80,7 +80,7 @@ def _expand(arg: str, plan: Plan) -> list[tuple[Path, Path]]:
     if path.is_dir():
         found = []
         for child in sorted(path.iterdir()):
-            if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES:
+            if child.suffix.lower() in IMAGE_SUFFIXES and not child.is_dir():  # a broken link is an error, not skipped
                 found.append((child, Path(child.name)))
             elif not child.name.startswith("."):
                 plan.ignored.append(child)
