@@ -7,7 +7,7 @@ import importlib
 
 # Subcommand modules that contribute an `add_parser(subparsers)`.
 _PLUGGABLE = ("fastip.cli.operators_cmd", "fastip.cli.detect_cmd", "fastip.cli.cpp_cmd", "fastip.cli.triton_cmd",
-              "fastip.cli.validate_cmd")
+              "fastip.cli.validate_cmd", "fastip.cli.data_cmd")
 
 
 def _run(args: argparse.Namespace) -> int:

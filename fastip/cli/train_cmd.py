@@ -12,7 +12,8 @@ EPILOG = """examples:
   fastip-train fsrcnn_x2 --data images/ -o weights/fsrcnn_x2.pt
 
 --data samples trains on the bundled natural images; held-out metrics use grace_hopper and china
-(or --val FOLDER). Checkpoints go to the -o file plus <stem>.state.pt; --resume continues from them.
+(or --val FOLDER). --data photos / samples+photos add the photographs of `fastip data fetch` (whole and in
+crops at several scales); their held-out split adds every fetched photograph whose name's sha256 is divisible by 5. Checkpoints go to the -o file plus <stem>.state.pt; --resume continues from them.
 """
 
 MAX_SIDE = {"can": 320, "sr": 640}
@@ -37,8 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--operator", help="CAN only: the operator to approximate (see `fastip operators`)")
     parser.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE",
                         help="CAN only: an operator parameter (repeatable), JSON values")
-    parser.add_argument("--data", default="samples", help="folder of training images, `samples` (default: 9 colour photographs) or `samples+grey` (+ 8 greyscale ones)")
-    parser.add_argument("--val", default="samples", help="folder of held-out images, or `samples`: grace_hopper, china")
+    parser.add_argument("--data", default="samples", help="folder of training images, `samples` (default: 9 colour photographs), `samples+grey` (+ 8 greyscale ones), `photos` (`fastip data fetch`) or `samples+photos`")
+    parser.add_argument("--val", help="folder of held-out images, or a named set's held-out split (default: --data's when it is a named set, else `samples`: grace_hopper, china)")
     parser.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
     parser.add_argument("--batch", type=int, help="crops per step (default 1 for CAN, 16 for SR)")
     parser.add_argument("--crop", type=int, help="crop side in input pixels (default: whole images for CAN, 32 for SR; >= --max-side means whole images)")
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from fastip.cli.common import quiet
     from fastip.errors import InputError
     from fastip.train import TrainConfig, train_can, train_sr
+    from fastip.train.data import NAMED_SETS
     from fastip.train.loop import FAMILY_DEFAULTS, stderr_progress
 
     spec = models.get(args.model)
@@ -82,17 +84,18 @@ def run(args: argparse.Namespace) -> int:
                                     checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
                                     progress_every=args.progress_every, resume=args.resume)
     progress = quiet if args.quiet else stderr_progress
+    val = args.val or (args.data if args.data in NAMED_SETS else "samples")
     if spec.family == "can":
         if not args.operator:
             raise InputError(f"{args.model} is a CAN: name the operator to approximate with --operator")
         result = train_can(args.model, args.operator, args.data, args.out, config=config, params=dict(args.param),
-                           val=args.val, norm=args.norm, max_side=max_side, variants=args.variants,
+                           val=val, norm=args.norm, max_side=max_side, variants=args.variants,
                            windows=args.windows, synthetic=args.synthetic, cache_dir=args.cache,
                            progress=progress)
     else:
         if args.operator or args.param:
             raise InputError(f"{args.model} is a super-resolution model; --operator/--param apply to CAN models")
-        result = train_sr(args.model, args.data, args.out, config=config, val=args.val, max_side=max_side,
+        result = train_sr(args.model, args.data, args.out, config=config, val=val, max_side=max_side,
                           progress=progress)
     extra = "".join(f"  {k} {v:.4g}" for k, v in result.baseline.items())
     print(f"{result.out}: {result.model} {result.steps} steps in {result.seconds:.0f} s; held-out "

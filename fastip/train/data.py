@@ -1,7 +1,8 @@
-"""Training and held-out images: a folder of files or the bundled samples, downscaled and augmented."""
+"""Training and held-out images: a folder of files, the bundled samples or the fetched photographs, augmented."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,14 @@ TRAIN_SAMPLES = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field"
                  "retina", "motorcycle", "flower")
 HELD_OUT = ("grace_hopper", "china")
 SAMPLES_GREY = "samples+grey"  # the training samples and scikit-image's 8 greyscale photographs (GREY_SAMPLES)
+PHOTOS = "photos"  # the photographs of `fastip data fetch` (fastip.train.photos), training split
+SAMPLES_PHOTOS = "samples+photos"  # the training samples and PHOTOS
+NAMED_SETS = (SAMPLES, SAMPLES_GREY, PHOTOS, SAMPLES_PHOTOS)
+# Random crops of the big training photographs at these fractions of their full resolution: fine texture that a
+# whole photo shrunk to --max-side loses (the paper trains at varying resolution). A scale is skipped when the
+# photo there is under 1.5 crops long.
+PHOTO_SCALES = (1.0, 0.5, 0.25)
+PHOTO_CROP = 512
 
 
 @dataclass(frozen=True)
@@ -42,14 +51,61 @@ def _sample_images(names: tuple[str, ...]) -> list[NamedImage]:
     return [NamedImage(name, sample_image(name)) for name in names]
 
 
-def load_images(data: str | os.PathLike, *, held_out: bool = False) -> list[NamedImage]:
-    """Images of `data` (a folder, `samples` = the bundled training or held-out split, or `samples+grey` = the
-    training split and 8 greyscale photographs, with the same held-out split)."""
-    if str(data) in (SAMPLES, SAMPLES_GREY):
-        if held_out:
-            return _sample_images(HELD_OUT)
-        return _sample_images(TRAIN_SAMPLES + (GREY_SAMPLES if str(data) == SAMPLES_GREY else ()))
-    return _folder_images(Path(data))
+def is_held_out_photo(name: str) -> bool:
+    """Whether a fetched photograph is in the held-out split: the sha256 of its name is divisible by 5.
+
+    Decided by the name alone, so the split stays put when a package adds, drops or changes a file.
+    """
+    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % 5 == 0
+
+
+def _photo_rng(name: str, scale: float) -> np.random.Generator:
+    return np.random.default_rng([int(hashlib.sha256(name.encode()).hexdigest()[:12], 16), round(scale * 1000)])
+
+
+def scale_crops(image: NamedImage, side: int, scales: tuple[float, ...] = PHOTO_SCALES) -> list[NamedImage]:
+    """One random side x side crop of `image` shrunk to each of `scales` (where it is >= 1.5 crops long), named NAME@SCALE."""
+    h, w = image.pixels.shape[:2]
+    out = []
+    for scale in scales:
+        if scale * max(h, w) < 1.5 * side or scale * min(h, w) < side:
+            continue
+        x = downscale(image.pixels, round(scale * max(h, w)))
+        rng = _photo_rng(image.name, scale)
+        top, left = (int(rng.integers(0, n - side + 1)) for n in x.shape[:2])
+        out.append(NamedImage(f"{image.name}@{scale:g}", np.ascontiguousarray(x[top:top + side, left:left + side])))
+    return out
+
+
+def _photo_images(held_out: bool, crop_side: int) -> list[NamedImage]:
+    from fastip.train.photos import cache_dir, load_index
+    from fastip.train.photos.cache import sha256_of
+
+    folder = cache_dir()
+    images = []
+    for photo in load_index(folder):
+        if is_held_out_photo(photo.name) != held_out:
+            continue
+        path = folder / photo.file
+        if not path.is_file() or sha256_of(path) != photo.sha256:
+            raise InputError(f"{path} is missing or changed since it was fetched; run `fastip data fetch` again")
+        image = NamedImage(photo.name, read_image(path))
+        images += [image] if held_out else [image] + scale_crops(image, crop_side)
+    return images
+
+
+def load_images(data: str | os.PathLike, *, held_out: bool = False, crop_side: int = PHOTO_CROP) -> list[NamedImage]:
+    """Images of `data`: a folder; `samples` = the bundled training or held-out split; `samples+grey` = the training
+    split and 8 greyscale photographs; `photos` = the fetched photographs' training split, each whole and as
+    `crop_side` crops at PHOTO_SCALES; `samples+photos` = both. The held-out split of every named set is grace_hopper
+    and china (`photos` sets: and the held-out photographs, whole)."""
+    if str(data) not in NAMED_SETS:
+        return _folder_images(Path(data))
+    photos = str(data) in (PHOTOS, SAMPLES_PHOTOS)
+    if held_out:
+        return _sample_images(HELD_OUT) + (_photo_images(True, crop_side) if photos else [])
+    samples = () if str(data) == PHOTOS else TRAIN_SAMPLES + (GREY_SAMPLES if str(data) == SAMPLES_GREY else ())
+    return _sample_images(samples) + (_photo_images(False, crop_side) if photos else [])
 
 
 def downscale(image: np.ndarray, max_side: int) -> np.ndarray:
