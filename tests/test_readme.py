@@ -13,7 +13,7 @@ import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 FASTIP_PROGRAMS = ("fastip", "fastip-export", "fastip-bench", "fastip-train")
-OTHER_PROGRAMS = (".", "python", "python3", "pip", "bash")  # set-up and test commands: checked by CI, not here
+OTHER_PROGRAMS = (".", "python", "python3", "pip", "bash", "tritonserver", "ray")  # set-up, test and server commands: not run here
 
 
 def blocks() -> list[tuple[str, str]]:
