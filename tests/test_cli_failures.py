@@ -118,13 +118,18 @@ def test_run_takes_a_one_bit_png(can_bundle, tmp_path, capsys):
     assert main.main(["run", str(can_bundle.root), str(tmp_path / "bits.png"), "-o", str(tmp_path / "o.png")]) == 0
 
 
-@pytest.mark.parametrize("where", ["directory", "under_a_file"])
-def test_run_output_path_problems(can_bundle, photo, tmp_path, capsys, where):
-    (tmp_path / "out.png").mkdir()
+def test_run_output_path_problems(can_bundle, photo, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
-    out = tmp_path / "out.png" if where == "directory" else tmp_path / "file" / "o.png"
+    out = tmp_path / "file" / "o.png"
     line = _one_line(capsys, main.main(["run", str(can_bundle.root), str(photo), "-o", str(out)]))
     assert str(out) in line
+
+
+def test_run_into_an_existing_directory_writes_inside_it(can_bundle, photo, tmp_path):
+    """`-o` naming a directory is a folder of outputs (as `cp` reads it), never replaced by an image."""
+    (tmp_path / "out.png").mkdir()
+    assert main.main(["run", str(can_bundle.root), str(photo), "-o", str(tmp_path / "out.png")]) == 0
+    assert (tmp_path / "out.png").is_dir() and (tmp_path / "out.png" / photo.name).is_file()
 
 
 def test_export_to_an_existing_file(tmp_path, capsys):

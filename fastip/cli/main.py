@@ -17,18 +17,20 @@ def _run(args: argparse.Namespace) -> int:
     from fastip.cli.info_cmd import warn_if_untrained
     from fastip.images import read_image, write_image
 
-    warn_if_untrained(args.bundle)
     if batch_cmd.wanted(args):
-        return batch_cmd.run(args)
-    image = read_image(args.image[0])
-    with open_image_pipeline(args.bundle, batch_cmd.settings(args)) as pipeline:
-        if args.tile:
-            pipeline.progress = stderr_line
-        result = pipeline(image)
-    write_image(args.out, result)
-    print(f"{args.out}: {result.shape[1]}x{result.shape[0]} from {args.image[0]} on {args.backend} "
-          f"({pipeline.session.precision})")
-    return 0
+        code = batch_cmd.run(args)
+    else:
+        image = read_image(args.image[0])
+        with open_image_pipeline(args.bundle, batch_cmd.settings(args)) as pipeline:
+            if args.tile:
+                pipeline.progress = stderr_line
+            result = pipeline(image)
+        write_image(args.out, result)
+        print(f"{args.out}: {result.shape[1]}x{result.shape[0]} from {args.image[0]} on {args.backend} "
+              f"({pipeline.session.precision})")
+        code = 0
+    warn_if_untrained(args.bundle)  # after the work, so that an error stays the one line a failed run prints
+    return code
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -39,10 +39,10 @@ MODEL_PY = '"""Triton Python-backend entry: fastip\'s pipeline over the bundle i
 
 @dataclass(frozen=True)
 class PlannedModel:
-    """One model directory to write: its config and the bundle files that go into version 1 (source -> name)."""
+    """One model directory to write: its config and the verified bytes that go into version 1 (bytes, name)."""
 
     config: ModelConfig
-    files: tuple[tuple[Path, str], ...]
+    files: tuple[tuple[bytes, str], ...]
     bundle: Bundle | None = None  # the Python model carries the whole bundle
 
 
@@ -102,20 +102,23 @@ def artifact_model(bundle: Bundle, role: str, name: str, options: ServingOptions
     """A model served by a Triton backend straight from one artifact (ONNX, OpenVINO IR, TensorRT plan)."""
     m = bundle.manifest
     _, kind, filename = ARTIFACT_MODELS[role]
-    source = bundle.path(role)
-    files = [(source, filename)]
+    bundle.path(role)  # names the missing artifact, if it is
+    member = m.artifacts[role]
+    files = []
     batched = all(batches(t) for t in (*m.inputs, *m.outputs))
     params: dict[str, str] = {}
     platform = backend = None
     if kind == "onnxruntime":
-        from fastip.runtimes.external_data import check_external_data
+        from fastip.runtimes.external_data import verified_onnx
 
-        files += [(source.parent / extra, extra) for extra in check_external_data(source)]
+        files.append((verified_onnx(bundle, member), filename))  # one self-contained file: external data inlined
         backend = "onnxruntime"
         if options.threads:
             params.update(intra_op_thread_count=str(options.threads), inter_op_thread_count="1")
     elif kind == "openvino":
-        files.append((source.with_suffix(".bin"), "model.bin"))
+        from fastip.bundle import companions
+
+        files += [(bundle.read(member), filename), (bundle.read(companions(member)[0]), "model.bin")]
         backend = "openvino"
         # The OpenVINO backend fails requests smaller than max_batch_size (or pads them), so its model takes
         # whole batches from the client: max_batch_size 0 with the batch axis as a -1 dim, no dynamic batcher.
@@ -124,6 +127,7 @@ def artifact_model(bundle: Bundle, role: str, name: str, options: ServingOptions
         if options.threads:
             params["INFERENCE_NUM_THREADS"] = str(options.threads)
     else:
+        files.append((bundle.read(member), filename))
         platform = "tensorrt_plan"
     max_batch = options.max_batch_size if batched else 0
     if kind == "tensorrt" and batched:
@@ -182,14 +186,15 @@ def _write_atomically(target: Path, planned: list[PlannedModel], options: Servin
             root = tmp / model.config.name
             version = root / "1"
             version.mkdir(parents=True)
-            for source, name in model.files:
-                if not source.is_file():
-                    raise BundleError(f"{source} is missing; re-export the bundle")
-                shutil.copyfile(source, version / name)
+            for data, name in model.files:
+                (version / name).write_bytes(data)
             if model.bundle is not None:
+                from fastip.members import read_member
+
                 (version / "bundle").mkdir()
-                for name in [*model.bundle.manifest.files, MANIFEST]:
-                    shutil.copyfile(model.bundle.root / name, version / "bundle" / name)
+                for name in model.bundle.manifest.files:  # each as checked against its sha256
+                    (version / "bundle" / name).write_bytes(model.bundle.read(name))
+                (version / "bundle" / MANIFEST).write_bytes(read_member(model.bundle.root, MANIFEST, None))
                 (version / "model.py").write_text(MODEL_PY, encoding="utf-8")
             (root / "config.pbtxt").write_text(model.config.render(), encoding="utf-8")
         (tmp / "README.md").write_text(repository_readme([m.config for m in planned], options), encoding="utf-8")
