@@ -7,7 +7,9 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from fastip.benchmarks.peak import format_peaks, percent_of_peak
 from fastip.benchmarks.result import BenchmarkReport, BenchmarkResult
 from fastip.errors import InputError
 
@@ -39,7 +41,7 @@ def headline_metric(row: BenchmarkResult) -> tuple[str, float] | None:
     return None
 
 
-def headline(row: BenchmarkResult) -> str:
+def headline(row: BenchmarkResult, peaks: dict[str, Any] | None = None) -> str:
     """'can32 ort fp32 512x512 t=2: network 186 ms vs l0_smoothing 1200 ms, 6.4x faster, at 31.2 dB'."""
     if row.status != "ok" or row.latency is None:
         first, *rest = (row.reason or "").splitlines() or [""]
@@ -52,6 +54,9 @@ def headline(row: BenchmarkResult) -> str:
         text += f" vs {op.name} {_num(op.latency.p50)} ms, {how}"
     elif op and op.error:
         text += f" (operator {op.name}: {op.error})"
+    share = percent_of_peak(row.gflop_per_s, peaks or {}, row.threads)
+    if share is not None:
+        text += f", {_num(row.gflop_per_s)} GFLOP/s ({share:.0f}% of the measured FP32 peak)"
     metric = headline_metric(row)
     if metric:
         key, value = metric
@@ -101,6 +106,7 @@ def tables(report: BenchmarkReport) -> list[Table]:
         ("CPU", env.get("cpu_model")), ("SIMD", " ".join(env.get("simd", []))),
         ("cores (usable)", f"{env.get('cores')} ({env.get('usable_cores')})"), ("memory GiB", _num(env.get("memory_gib"))),
         ("load average (start / end)", f"{env.get('load_average')} / {env.get('load_average_end')}"),
+        ("FP32 peak GFLOP/s (measured)", format_peaks(env.get("fp32_peak") or {})),
         ("versions", versions), ("fastip git", env.get("fastip_git")), ("started", env.get("started")),
         ("settings", ", ".join(f"{k}={v}" for k, v in report.settings.items()))))))
     return out
@@ -129,7 +135,7 @@ def markdown(report: BenchmarkReport) -> str:
     """The report as Markdown: headline rows, then every table."""
     lines = ["# fastip benchmark", ""]
     lines += [f"**{note}**\n" for note in notes(report)]
-    lines += [f"- {headline(r)}" for r in report.results] + [""]
+    lines += [f"- {headline(r, report.environment.get('fp32_peak'))}" for r in report.results] + [""]
     for table in tables(report):
         lines += [f"## {table.title}", "", "| " + " | ".join(table.headers) + " |",
                   "|" + "---|" * len(table.headers)]
@@ -148,7 +154,7 @@ def html_report(report: BenchmarkReport) -> str:
              "td,th{border:1px solid #bbb;padding:3px 7px;text-align:right}td:first-child{text-align:left}"
              ".warn{color:#a40}</style></head><body><h1>fastip benchmark</h1>"]
     parts += [f"<p class='warn'><b>{esc(note)}</b></p>" for note in notes(report)]
-    parts.append("<ul>" + "".join(f"<li>{esc(headline(r))}</li>" for r in report.results) + "</ul>")
+    parts.append("<ul>" + "".join(f"<li>{esc(headline(r, report.environment.get('fp32_peak')))}</li>" for r in report.results) + "</ul>")
     for title, png in plots(report):
         parts.append(f"<h2>{esc(title)}</h2><img alt='{esc(title)}' src='data:image/png;base64,{png}'>")
     for table in tables(report):

@@ -101,6 +101,18 @@ def reference_operator(plan: Plan, family: str, weights) -> tuple[str | None, di
     return str(weights.params.get("operator", weights.name)), dict(weights.params.get("operator_params") or {})
 
 
+def measure_peaks(threads: tuple[int | None, ...], note=lambda _: None) -> dict[str, Any]:
+    """The machine's FP32 GEMM peak per thread count, each in a fresh pinned worker ({str(threads): Peak dict})."""
+    peaks: dict[str, Any] = {}
+    for t in dict.fromkeys(threads):
+        note(f"measuring the FP32 peak with threads={t or 'auto'}")
+        try:
+            peaks[str(t)] = run_worker({"kind": "peak", "threads": t}, threads=t)
+        except WorkerError as exc:  # the peak is context for the GFLOP/s column, never a reason to stop
+            peaks[str(t)] = {"error": str(exc)}
+    return peaks
+
+
 def run_plan(plan: Plan, *, progress: Progress | None = None, workdir: str | Path | None = None) -> BenchmarkReport:
     """Measure everything in `plan`; Ctrl-C stops early and returns what was measured (marked interrupted)."""
     plan.check()
@@ -125,6 +137,7 @@ class _Run:
     def execute(self) -> BenchmarkReport:
         plan = self.plan
         environment = collect_environment()
+        environment["fp32_peak"] = measure_peaks(plan.threads, self.note)
         interrupted = False
         try:
             self.prepared = prepare_bundles(plan.target, plan.precisions, self.tmp / "bundles", weights=plan.weights,

@@ -1,6 +1,6 @@
 """One measurement in a fresh process: `python -m fastip.benchmarks.worker` reads a JSON spec on stdin, writes JSON.
 
-Spec keys: kind ("model" or "operator"), threads, budget {warmup, min_runs, min_time}, timed (.npy uint8 HWC
+Spec keys: kind ("model", "operator" or "peak"), threads, budget {warmup, min_runs, min_time}, timed (.npy uint8 HWC
 path of the image to time), images (.npy paths each run once for quality), outputs (.npy paths, one per image).
 A model spec adds bundle, backend, precision, hint and overhead_runs; an operator spec adds operator, family, scale.
 """
@@ -183,7 +183,13 @@ def main() -> int:
                 cv2.setNumThreads(int(spec["threads"]))
             except ImportError:
                 pass
-        reply = run_model(spec) if spec.get("kind", "model") == "model" else run_operator(spec)
+        kind = spec.get("kind", "model")
+        if kind == "peak":
+            from fastip.benchmarks.peak import measure_peak
+
+            reply = measure_peak(spec.get("threads")).to_dict()
+        else:
+            reply = run_model(spec) if kind == "model" else run_operator(spec)
     except Exception as exc:  # the parent records the message in the report row
         traceback.print_exc()
         reply = {"error": f"{type(exc).__name__}: {exc}"}

@@ -50,6 +50,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", default="bench-report", help="report directory (results.json, report.md, report.html)")
     parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"),
                         help="compare two results.json files instead of measuring; exit 1 when a row regressed")
+    parser.add_argument("--env", action="store_true",
+                        help="print this machine's CPU, flags, load, versions and measured FP32 peak per --threads value, then exit")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     parser.set_defaults(func=run)
 
@@ -66,6 +68,14 @@ def run(args: argparse.Namespace) -> int:
         changes, gone, added = compare_reports(load_report(args.compare[0]), load_report(args.compare[1]))
         print(format_comparison(changes, gone, added))
         return 1 if any(c.regression for c in changes) else 0
+    if args.env:
+        from fastip.benchmarks.environment import collect_environment, describe_environment
+        from fastip.benchmarks.runner import measure_peaks
+
+        environment = collect_environment()
+        environment["fp32_peak"] = measure_peaks(_threads(args.threads))
+        print("\n".join(describe_environment(environment)))
+        return 0
     if not args.target:
         raise InputError("give a model name or a bundle directory to benchmark (or --compare OLD NEW)")
     from fastip.benchmarks.inputs import check_bundle_path, parse_size
@@ -86,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             progress.close()
     paths = write_report(report, args.out)
     for row in report.results:
-        print(headline(row))
+        print(headline(row, report.environment.get("fp32_peak")))
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     if report.interrupted:
         print("fastip-bench: interrupted; the report holds what was measured so far", file=sys.stderr)
