@@ -128,6 +128,8 @@ def notes(report: BenchmarkReport) -> list[str]:
     if expected:
         metrics = ", ".join(f"{k} {v}" for k, v in expected["metrics"].items())
         out.append(f"Shipped weight {expected['weights']!r} reached {metrics} on {expected['evaluated_on'] or 'its held-out set'}.")
+    for auto in report.settings.get("auto") or []:
+        out.append(f"Backend auto ({auto['precision']} {auto['size']} threads={auto['threads'] or 'auto'}) chose {auto['reason']}.")
     return out
 
 

@@ -41,8 +41,8 @@ class Plan:
         from fastip.runtimes import BACKENDS
 
         for backend in self.backends:
-            if backend not in BACKENDS:
-                raise InputError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+            if backend not in BACKENDS and backend != "auto":
+                raise InputError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)} or auto")
         for precision in self.precisions:
             if precision not in PRECISIONS:
                 raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
@@ -129,6 +129,7 @@ class _Run:
         self.fp32_outputs: dict[tuple[int, int], list[Any]] = {}
         self.weights = self.bundle0 = None
         self.op_name, self.op_params = plan.operator, {}
+        self.auto_choices: list[dict[str, Any]] = []
 
     def note(self, message: str) -> None:
         if self.progress:
@@ -158,6 +159,8 @@ class _Run:
                     "warmup": plan.budget.warmup, "min_runs": plan.budget.min_runs, "min_time": plan.budget.min_time,
                     "weights": plan.weights, "operator": self.op_name,
                     "operator_params": self.op_params, "images": plan.images}
+        if self.auto_choices:
+            settings["auto"] = self.auto_choices
         source = self.bundle0.manifest.source if self.bundle0 is not None else {}
         if source.get("kind") == "registry" and not source.get("weights"):
             settings["untrained"] = True
@@ -191,8 +194,16 @@ class _Run:
         plan = self.plan
         bundle = self.prepared.bundles.get(precision)
         model = bundle.manifest.model if bundle else (self.bundle0.manifest.model if self.bundle0 else plan.target)
-        base = BenchmarkResult(model=model, family=self.family, backend=backend, precision=precision, width=size[0],
-                               height=size[1], threads=threads, hint=plan.hint,
+        hint, label = plan.hint, backend
+        if backend == "auto" and bundle is not None:
+            chosen = self._auto(bundle, precision, size, threads)
+            if isinstance(chosen, str):
+                return BenchmarkResult(model=model, family=self.family, backend="auto", precision=precision, width=size[0],
+                                       height=size[1], threads=threads, status="failed", reason=chosen)
+            backend, hint = chosen["backend"], chosen["hint"] or plan.hint
+            label = f"auto:{backend}"
+        base = BenchmarkResult(model=model, family=self.family, backend=label, precision=precision, width=size[0],
+                               height=size[1], threads=threads, hint=hint,
                                bundle="" if self.prepared.exported or bundle is None else str(bundle.root))
         reason = self.prepared.skipped.get(precision)
         if reason is None and backend not in available_backends():
@@ -204,7 +215,7 @@ class _Run:
         timed, inputs, hr = self._inputs(size)
         outputs = [str(self.tmp / f"out-{backend}-{precision}-{size[0]}x{size[1]}-{threads}-{i}.npy") for i in range(len(inputs))]
         spec = {"kind": "model", "bundle": str(bundle.root), "backend": backend, "precision": precision,
-                "threads": threads, "hint": plan.hint, "budget": vars(plan.budget), "timed": timed, "images": inputs,
+                "threads": threads, "hint": hint, "budget": vars(plan.budget), "timed": timed, "images": inputs,
                 "outputs": outputs,
                 "overhead_runs": max(3, plan.budget.min_runs) if overhead else 0}
         try:
@@ -222,6 +233,18 @@ class _Run:
                        peak_rss_mb=reply["peak_rss_mb"], flops=self._flops(bundle, size), operator=operator,
                        quality=self._quality(size, produced, op_outputs, hr, precision), overhead=over,
                        warnings=tuple(warnings))
+
+    def _auto(self, bundle, precision: str, size: tuple[int, int], threads: int | None) -> dict[str, Any] | str:
+        """The `auto` backend's pick for this row (measured in a pinned worker, or from the cache), else why not."""
+        self.note(f"auto: choosing the backend for {precision} {size[0]}x{size[1]} threads={threads or 'auto'}")
+        spec = {"kind": "auto", "bundle": str(bundle.root), "precision": precision, "threads": threads, "size": list(size)}
+        try:
+            reply = run_worker(spec, threads=threads)
+        except WorkerError as exc:
+            return f"backend auto: {exc}"
+        self.auto_choices.append({"precision": precision, "size": f"{size[0]}x{size[1]}", "threads": threads,
+                                  "reason": reply["reason"], "choice": reply["choice"]})
+        return reply["choice"]["chosen"]
 
     def _inputs(self, size: tuple[int, int]) -> tuple[str, list[str], list[np.ndarray] | None]:
         """The timed input at this size, the quality inputs, and for SR their high-resolution originals.

@@ -34,7 +34,8 @@ def _threads(text: str) -> tuple[int | None, ...]:
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the benchmark arguments to `parser`."""
     parser.add_argument("target", nargs="?", help="a registered model (exported to a temporary bundle) or a bundle directory")
-    parser.add_argument("--backends", default="ort,openvino", help="comma list of torch, ort, openvino, trt (default: ort,openvino)")
+    parser.add_argument("--backends", default="ort,openvino",
+                        help="comma list of torch, ort, openvino, trt, auto (the fastest measured here, cached) (default: ort,openvino)")
     parser.add_argument("--precisions", default="fp32", help="comma list of fp32, fp16, int8 (default: fp32)")
     parser.add_argument("--sizes", default="512x512", help="comma list of WIDTHxHEIGHT model input sizes (SR: the low-resolution input)")
     parser.add_argument("--threads", default="auto", help="comma list of thread counts, each pinned to that many cores (default: auto)")
@@ -97,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     paths = write_report(report, args.out)
     for row in report.results:
         print(headline(row, report.environment.get("fp32_peak")))
+    for auto in report.settings.get("auto") or []:
+        print(f"auto ({auto['precision']} {auto['size']} threads={auto['threads'] or 'auto'}): chose {auto['reason']}")
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     if report.interrupted:
         print("fastip-bench: interrupted; the report holds what was measured so far", file=sys.stderr)

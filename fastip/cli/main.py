@@ -29,7 +29,13 @@ def _run(args: argparse.Namespace) -> int:
             raise InputError(f"{args.bundle} is a detector; use `fastip detect` for it")
         result = pipeline(image)
     write_image(args.out, result)
-    print(f"{args.out}: {result.shape[1]}x{result.shape[0]} from {args.image} on {args.backend}")
+    choice = pipeline.session.choice
+    if choice is not None:
+        import sys
+
+        print(f"fastip: backend auto chose {choice.reason}", file=sys.stderr)
+    on = choice.chosen.label if choice is not None else args.backend
+    print(f"{args.out}: {result.shape[1]}x{result.shape[0]} from {args.image} on {on}")
     return 0
 
 
@@ -77,8 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle", help="bundle directory written by fastip-export")
     p.add_argument("image", help="input image (PNG, JPEG, ...)")
     p.add_argument("-o", "--out", required=True, help="output image path; format from the suffix")
-    p.add_argument("--backend", choices=tuple(BACKENDS), default="ort")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
+    p.add_argument("--backend", choices=(*BACKENDS, "auto"), default="ort",
+                   help="auto: the fastest backend and OpenVINO hint measured for this bundle here (cached)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8", "auto"), default="fp32",
+                   help="auto (with --backend auto): also choose among the bundle's precisions")
     p.add_argument("--threads", type=int, help="intra-op threads (default: the backend's choice)")
     p.add_argument("--tile", type=int, help="run in tiles of this many input pixels (bounded memory, same result)")
     p.add_argument("--halo", type=int, help="tile overlap in input pixels (default: the model's receptive field)")

@@ -42,7 +42,13 @@ def _require_backend(backend: str) -> None:
 
 def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision: str = "fp32",
          threads: int | None = None, hint: str = "latency", **options) -> Session:  # noqa: A001
-    """Open a bundle on a backend: `runtimes.open('out/can32', backend='openvino')`."""
+    """Open a bundle on a backend: `runtimes.open('out/can32', backend='openvino')`.
+
+    `backend="auto"` opens the fastest backend x hint measured for this bundle here (`precision="auto"`: x every
+    precision the bundle carries); the session's `choice` says what was picked and why (fastip.runtimes.auto).
+    """
+    if backend == "auto":
+        return _open_auto(bundle, precision, threads, options)
     _require_backend(backend)
     if precision not in PRECISION_ROLES:
         raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_ROLES)}")
@@ -69,6 +75,27 @@ def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision:
     from fastip.runtimes.tensorrt import TensorRTSession
 
     return TensorRTSession.from_bundle(bundle, precision=precision, **options)
+
+
+def _open_auto(bundle, precision: str, threads: int | None, options: dict) -> Session:
+    from fastip.runtimes.auto import choose
+
+    if options:
+        raise InputError(f"backend 'auto' picks the backend and its settings itself; drop {', '.join(sorted(options))} "
+                         "or name a backend")
+    if not isinstance(bundle, Bundle):
+        bundle = Bundle.load(bundle)
+    if precision == "auto":
+        precisions = tuple(p for p, roles in PRECISION_ROLES.items() if any(r in bundle.manifest.artifacts for r in roles if r))
+    elif precision in PRECISION_ROLES:
+        precisions = (precision,)
+    else:
+        raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_ROLES)} or auto")
+    choice = choose(bundle, precisions=precisions, threads=threads)
+    c = choice.chosen
+    session = open(bundle, c.backend, precision=c.precision, threads=threads, **({"hint": c.hint} if c.hint else {}))
+    session.choice = choice
+    return session
 
 
 def _artifact(bundle: Bundle, role: str | None, precision: str) -> Path:

@@ -15,6 +15,7 @@ class Session(abc.ABC):
     """A loaded model on one backend. Feeds are dicts of named ndarrays, checked against `inputs`."""
 
     backend: str = ""
+    choice = None  # for backend="auto": the fastip.runtimes.auto.Choice that picked this session
 
     def __init__(self, inputs: list[TensorSpec], outputs: list[TensorSpec]):
         self.inputs = list(inputs)
