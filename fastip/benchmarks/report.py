@@ -54,6 +54,8 @@ def headline(row: BenchmarkResult, peaks: dict[str, Any] | None = None) -> str:
         text += f" vs {op.name} {_num(op.latency.p50)} ms, {how}"
     elif op and op.error:
         text += f" (operator {op.name}: {op.error})"
+    if "pipeline_ratio" in row.overhead:
+        text += f", uint8 pipeline {row.overhead['pipeline_ratio']:.2f}× Session"
     share = percent_of_peak(row.gflop_per_s, peaks or {}, row.threads)
     if share is not None:
         text += f", {_num(row.gflop_per_s)} GFLOP/s ({share:.0f}% of the measured FP32 peak)"
@@ -86,12 +88,18 @@ def tables(report: BenchmarkReport) -> list[Table]:
         out.append(Table("Quality (PSNR in dB; SSIM, recall, precision, IoU in [0, 1])", ("variant", *keys),
                          tuple((r.label, *(_num(r.quality.get(k), 4 if "ssim" in k or "recall" in k or "precision" in k
                                                 or "iou" in k else 2) for k in keys)) for r in ok)))
-    over = [r for r in ok if r.overhead]
+    over = [r for r in ok if "ratio" in r.overhead]
     if over:
         out.append(Table("fastip Session.run vs the raw backend call (same model, interleaved runs)",
                          ("variant", "fastip p50 ms", "raw p50 ms", "overhead"),
                          tuple((r.label, _num(r.overhead["fastip_ms"], 2), _num(r.overhead["raw_ms"], 2),
                                 f"{(r.overhead['ratio'] - 1) * 100:+.2f}%") for r in over)))
+    whole = [r for r in ok if "pipeline_ratio" in r.overhead]
+    if whole:
+        out.append(Table("uint8 image pipeline vs Session.run on its tensor (interleaved runs)",
+                         ("variant", "pipeline p50 ms", "Session p50 ms", "ratio"),
+                         tuple((r.label, _num(r.overhead["pipeline_ms"], 2), _num(r.overhead["session_ms"], 2),
+                                f"{r.overhead['pipeline_ratio']:.3f}×") for r in whole)))
     other = [r for r in report.results if r.status != "ok"]
     if other:
         out.append(Table("Skipped or failed", ("variant", "status", "reason"),

@@ -181,14 +181,17 @@ class _Run:
         plan = self.plan
         combos = [(p, b, s, t) for p, b in self._order() for s in plan.sizes for t in plan.threads]
         smallest = min(plan.sizes, key=lambda s: s[0] * s[1])
+        largest = max(plan.sizes, key=lambda s: s[0] * s[1])
         if self.progress:
             self.progress.total = len(combos)
         for precision, backend, size, threads in combos:
             if self.progress:
                 self.progress.step(f"{backend} {precision} {size[0]}x{size[1]} threads={threads or 'auto'}")
-            yield self._row(precision, backend, size, threads, overhead=plan.overhead and size == smallest)
+            yield self._row(precision, backend, size, threads, overhead=plan.overhead and size == smallest,
+                            pipeline=plan.overhead and size == largest)
 
-    def _row(self, precision: str, backend: str, size: tuple[int, int], threads: int | None, *, overhead: bool) -> BenchmarkResult:
+    def _row(self, precision: str, backend: str, size: tuple[int, int], threads: int | None, *, overhead: bool,
+             pipeline: bool = False) -> BenchmarkResult:
         from fastip.runtimes import available_backends
 
         plan = self.plan
@@ -217,7 +220,8 @@ class _Run:
         spec = {"kind": "model", "bundle": str(bundle.root), "backend": backend, "precision": precision,
                 "threads": threads, "hint": hint, "budget": vars(plan.budget), "timed": timed, "images": inputs,
                 "outputs": outputs,
-                "overhead_runs": max(3, plan.budget.min_runs) if overhead else 0}
+                "overhead_runs": max(3, plan.budget.min_runs) if overhead else 0,
+                "pipeline_runs": max(3, plan.budget.min_runs) if pipeline and self.io.output == "image" else 0}
         try:
             reply = run_worker(spec, threads=threads)
         except WorkerError as exc:
@@ -226,9 +230,10 @@ class _Run:
         operator, op_outputs = self._operator(size, threads, timed, inputs)
         produced = reply.get("detections") or [np.load(p) for p in outputs]
         warnings = [w for w in (variation_warning(latency),) if w]
-        over = reply.get("overhead", {})
+        over = dict(reply.get("overhead", {}))
         if over and over["ratio"] - 1 > OVERHEAD_GOAL:
             warnings.append(f"fastip Session.run is {over['ratio'] - 1:.1%} slower than the raw {backend} call (goal <= {OVERHEAD_GOAL:.0%})")
+        over.update(reply.get("pipeline", {}))
         return replace(base, latency=latency, first_inference_ms=reply["first_inference_ms"],
                        peak_rss_mb=reply["peak_rss_mb"], flops=self._flops(bundle, size), operator=operator,
                        quality=self._quality(size, produced, op_outputs, hr, precision), overhead=over,

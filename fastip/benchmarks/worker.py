@@ -2,7 +2,7 @@
 
 Spec keys: kind ("model", "operator", "peak" or "auto"), threads, budget {warmup, min_runs, min_time}, timed (.npy uint8 HWC
 path of the image to time), images (.npy paths each run once for quality), outputs (.npy paths, one per image).
-A model spec adds bundle, backend, precision, hint and overhead_runs; an operator spec adds operator, family, scale.
+A model spec adds bundle, backend, precision, hint, overhead_runs and pipeline_runs; an operator spec adds operator, family, scale.
 """
 
 from __future__ import annotations
@@ -102,6 +102,10 @@ def run_model(spec: dict[str, Any]) -> dict[str, Any]:
     if raw is not None:
         ours, theirs = measure_pair(lambda: session.run(feed), raw, spec["overhead_runs"])
         reply["overhead"] = {"fastip_ms": ours.p50, "raw_ms": theirs.p50, "ratio": ours.p50 / theirs.p50}
+    if spec.get("pipeline_runs") and io.output == "image":
+        # the whole uint8 image pipeline (conversion, padding, crop) against Session.run on its tensor, interleaved
+        whole, bare = measure_pair(lambda: pipeline(timed), lambda: session.run(feed), spec["pipeline_runs"])
+        reply["pipeline"] = {"pipeline_ms": whole.p50, "session_ms": bare.p50, "pipeline_ratio": whole.p50 / bare.p50}
     detections = []
     for image, out_path in zip(images, spec.get("outputs", [])):
         result = pipeline(image)
