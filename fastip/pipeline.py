@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import numpy as np
 
+from fastip.conversion import to_image, to_tensor
 from fastip.errors import InputError
 from fastip.images import as_uint8_rgb
 from fastip.runtimes.base import Session
 from fastip.spec import ImageIO
-
-
-def to_tensor(image: np.ndarray, io: ImageIO) -> np.ndarray:
-    """uint8 HWC RGB -> float32 1x3xHxW in the model's value range, colour order and normalisation."""
-    image = as_uint8_rgb(image)
-    if io.colour_order == "BGR":
-        image = image[..., ::-1]
-    lo, hi = io.value_range
-    x = image.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
-    x = (x - np.asarray(io.mean, np.float32)) / np.asarray(io.std, np.float32)
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
-
-
-def to_image(tensor: np.ndarray, io: ImageIO) -> np.ndarray:
-    """float 1x3xHxW model output -> uint8 HWC RGB (inverse of to_tensor, rounded and clipped)."""
-    if tensor.ndim != 4 or tensor.shape[0] != 1 or tensor.shape[1] != 3:
-        raise InputError(f"expected a 1x3xHxW image tensor, got shape {tensor.shape}")
-    lo, hi = io.value_range
-    x = tensor[0].transpose(1, 2, 0).astype(np.float32) * np.asarray(io.std, np.float32) + np.asarray(io.mean, np.float32)
-    x = (x - lo) * (255.0 / (hi - lo))
-    image = np.clip(np.rint(np.nan_to_num(x, nan=0.0)), 0, 255).astype(np.uint8)
-    return image[..., ::-1].copy() if io.colour_order == "BGR" else image
 
 
 def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
@@ -66,6 +46,14 @@ class ImagePipeline:
         self.max_pixels = max_pixels
         self.input_name = session.inputs[0].name
         self.output_name = session.outputs[0].name
+        self._buffers = threading.local()  # per thread: a session may be shared by threads
+
+    def _input_buffer(self, h: int, w: int) -> np.ndarray:
+        """This thread's float32 input tensor for an h x w image, reused while the size stays the same."""
+        buffer = getattr(self._buffers, "input", None)
+        if buffer is None or buffer.shape != (1, 3, h, w):
+            buffer = self._buffers.input = np.empty((1, 3, h, w), np.float32)
+        return buffer
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         return self.batch([image])[0]
@@ -77,10 +65,15 @@ class ImagePipeline:
             raise InputError(f"a batch needs one or more images of one size, got shapes {[i.shape for i in images]}")
         check_size(images[0], self.max_pixels, self.io.size_multiple)
         h, w = images[0].shape[:2]
-        x = np.concatenate([to_tensor(pad_to_multiple(image, self.io.size_multiple), self.io) for image in images])
+        padded = [pad_to_multiple(image, self.io.size_multiple) for image in images]
+        if len(padded) == 1:  # the common case: this thread's reused input tensor
+            x = to_tensor(padded[0], self.io, out=self._input_buffer(*padded[0].shape[:2]))
+        else:
+            x = np.concatenate([to_tensor(image, self.io) for image in padded])
         out = self.session.run({self.input_name: x})[self.output_name]
         s = self.io.scale_factor
-        return [to_image(out[i:i + 1], self.io)[: h * s, : w * s] for i in range(len(images))]
+        # convert only the pixels that are kept
+        return [to_image(out[i:i + 1, ..., : h * s, : w * s], self.io) for i in range(len(images))]
 
     def close(self) -> None:
         self.session.close()

@@ -82,3 +82,15 @@ def collect_environment() -> dict[str, Any]:
         "fastip_git": git_revision(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def describe_environment(env: dict[str, Any]) -> list[str]:
+    """`key: value` lines for a terminal, every CPU flag included."""
+    from fastip.benchmarks.peak import format_peaks
+
+    versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
+    return [f"cpu: {env.get('cpu_model')}", f"simd: {' '.join(env.get('simd', [])) or 'none known'}",
+            f"cores: {env.get('cores')} ({env.get('usable_cores')} usable)", f"memory GiB: {env.get('memory_gib') or 0:.1f}",
+            f"load average: {env.get('load_average')}", f"fp32 peak GFLOP/s (measured): {format_peaks(env.get('fp32_peak') or {})}",
+            f"platform: {env.get('platform')}, python {env.get('python')}", f"versions: {versions}",
+            f"fastip git: {env.get('fastip_git')}", f"cpu flags: {' '.join(env.get('cpu_flags', []))}"]

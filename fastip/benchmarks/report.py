@@ -5,20 +5,29 @@ from __future__ import annotations
 import html
 import os
 from pathlib import Path
+from typing import Any
 
 from fastip.atomic import write_atomic
 from fastip.benchmarks.result import BenchmarkReport
 from fastip.benchmarks.summary import num, problems_table, summary_tables
 from fastip.benchmarks.table import Table, html_table, markdown_table
+from fastip.benchmarks.peak import format_peaks, percent_of_peak
 from fastip.errors import InputError
 
 FILES = ("results.json", "report.md", "report.html")
+
+
+def _gflops(row, peaks: dict[str, Any] | None) -> str:
+    """GFLOP/s, with its share of this machine's measured FP32 peak at the row's thread count."""
+    share = percent_of_peak(row.gflop_per_s, peaks or {}, row.threads)
+    return num(row.gflop_per_s) + (f" ({share:.0f}% of peak)" if share is not None else "")
 
 
 def tables(report: BenchmarkReport) -> list[Table]:
     """Every table after the summary, in reading order (the model name left out of labels when there is one)."""
     ok = [r for r in report.results if r.status == "ok" and r.latency]
     single = len({r.model for r in report.results}) == 1
+    env = report.environment
 
     def name(row) -> str:
         return row.label[len(row.model) + 1:] if single else row.label
@@ -28,19 +37,25 @@ def tables(report: BenchmarkReport) -> list[Table]:
                  tuple((name(r), num(r.latency.p50), num(r.latency.p90), num(r.latency.p99),
                         f"{num(r.latency.mean)} ± {num(r.latency.std)}", num(r.latency.min), num(r.latency.max),
                         str(r.latency.count), num(r.images_per_s, 2), num(r.megapixels_per_s, 2),
-                        num(r.gflop_per_s), num(r.first_inference_ms, 0), num(r.peak_rss_mb, 0),
+                        _gflops(r, env.get("fp32_peak")), num(r.first_inference_ms, 0), num(r.peak_rss_mb, 0),
                         ", ".join(f"{k} {v}" for k, v in r.backend_info.items()) or "—") for r in ok))]
     keys = sorted({k for r in ok for k in r.quality})
     if keys:
         out.append(Table("Quality (PSNR in dB; SSIM, recall, precision, IoU in [0, 1])", ("variant", *keys),
                          tuple((name(r), *(num(r.quality.get(k), 4 if "ssim" in k or "recall" in k or "precision" in k
                                                or "iou" in k else 2) for k in keys)) for r in ok)))
-    over = [r for r in ok if r.overhead]
+    over = [r for r in ok if "ratio" in r.overhead]
     if over:
         out.append(Table("fastip Session.run vs the raw backend call (same model, interleaved runs)",
                          ("variant", "fastip p50 ms", "raw p50 ms", "overhead"),
                          tuple((name(r), num(r.overhead["fastip_ms"], 2), num(r.overhead["raw_ms"], 2),
                                 f"{(r.overhead['ratio'] - 1) * 100:+.2f}%") for r in over)))
+    whole = [r for r in ok if "pipeline_ratio" in r.overhead]
+    if whole:
+        out.append(Table("uint8 image pipeline vs Session.run on its tensor (interleaved runs)",
+                         ("variant", "pipeline p50 ms", "Session p50 ms", "ratio"),
+                         tuple((name(r), num(r.overhead["pipeline_ms"], 2), num(r.overhead["session_ms"], 2),
+                                f"{r.overhead['pipeline_ratio']:.3f}×") for r in whole)))
     problems = problems_table(report)
     if problems:
         out.append(problems)
@@ -50,6 +65,7 @@ def tables(report: BenchmarkReport) -> list[Table]:
         ("CPU", env.get("cpu_model")), ("SIMD", " ".join(env.get("simd", []))),
         ("cores (usable)", f"{env.get('cores')} ({env.get('usable_cores')})"), ("memory GiB", num(env.get("memory_gib"))),
         ("load average (start / end)", f"{env.get('load_average')} / {env.get('load_average_end')}"),
+        ("FP32 peak GFLOP/s (measured)", format_peaks(env.get("fp32_peak") or {})),
         ("versions", versions), ("fastip git", env.get("fastip_git")), ("started", env.get("started")),
         ("settings", ", ".join(f"{k}={v}" for k, v in report.settings.items()))))))
     return out
@@ -67,6 +83,8 @@ def notes(report: BenchmarkReport) -> list[str]:
     if expected and expected["metrics"]:
         metrics = ", ".join(f"{k} {v}" for k, v in expected["metrics"].items())
         out.append(f"Shipped weight {expected['weights']!r} reached {metrics} on {expected['evaluated_on'] or 'its held-out set'}.")
+    for auto in report.settings.get("auto") or []:
+        out.append(f"Backend auto ({auto['precision']} {auto['size']} threads={auto['threads'] or 'auto'}) chose {auto['reason']}.")
     return out
 
 

@@ -47,8 +47,8 @@ class Plan:
         from fastip.runtimes.openvino import HINTS
 
         for backend in self.backends:
-            if backend not in BACKENDS:
-                raise InputError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+            if backend not in BACKENDS and backend != "auto":
+                raise InputError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)} or auto")
         for precision in self.precisions:
             if precision not in PRECISIONS:
                 raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
@@ -113,6 +113,18 @@ def reference_operator(plan: Plan, family: str, weights) -> tuple[str | None, di
     return str(weights.params.get("operator", weights.name)), dict(weights.params.get("operator_params") or {})
 
 
+def measure_peaks(threads: tuple[int | None, ...], note=lambda _: None) -> dict[str, Any]:
+    """The machine's FP32 GEMM peak per thread count, each in a fresh pinned worker ({str(threads): Peak dict})."""
+    peaks: dict[str, Any] = {}
+    for t in dict.fromkeys(threads):
+        note(f"measuring the FP32 peak with threads={t or 'auto'}")
+        try:
+            peaks[str(t)] = run_worker({"kind": "peak", "threads": t}, threads=t)
+        except WorkerError as exc:  # the peak is context for the GFLOP/s column, never a reason to stop
+            peaks[str(t)] = {"error": str(exc)}
+    return peaks
+
+
 def run_plan(plan: Plan, *, progress: Progress | None = None, workdir: str | Path | None = None) -> BenchmarkReport:
     """Measure everything in `plan`; Ctrl-C stops early and returns what was measured (marked interrupted)."""
     plan.check()
@@ -129,6 +141,7 @@ class _Run:
         self.fp32_outputs: dict[tuple[int, int], list[Any]] = {}
         self.weights = self.bundle0 = None
         self.op_name, self.op_params = plan.operator, {}
+        self.auto_choices: list[dict[str, Any]] = []
 
     def note(self, message: str) -> None:
         if self.progress:
@@ -137,6 +150,7 @@ class _Run:
     def execute(self) -> BenchmarkReport:
         plan = self.plan
         environment = collect_environment()
+        environment["fp32_peak"] = measure_peaks(plan.threads, self.note)
         interrupted = False
         try:
             self.prepared = prepare_bundles(plan.target, plan.precisions, self.tmp / "bundles", weights=plan.weights,
@@ -160,6 +174,8 @@ class _Run:
                     "operator_params": self.op_params, "images": plan.images}
         if self.bundle0 is not None and self.bundle0.manifest.untrained:
             settings["untrained"] = True
+        if self.auto_choices:
+            settings["auto"] = self.auto_choices
         if self.weights is not None:
             settings["expected_metrics"] = {"weights": self.weights.name, "metrics": dict(self.weights.metrics),
                                             "evaluated_on": self.weights.evaluated_on}
@@ -178,6 +194,7 @@ class _Run:
         combos = [(p, b, s, t, n, r, h) for p, b in self._order() for s in plan.sizes for t in plan.threads
                   for n in plan.batches for r in plan.requests for h in (plan.hints if b == "openvino" else plan.hints[:1])]
         smallest = min(plan.sizes, key=lambda s: s[0] * s[1])
+        largest = max(plan.sizes, key=lambda s: s[0] * s[1])
         if self.progress:
             self.progress.total = len(combos)
         for precision, backend, size, threads, batch, requests, hint in combos:
@@ -185,7 +202,8 @@ class _Run:
             if self.progress:
                 self.progress.step(f"{backend} {precision} {size[0]}x{size[1]} {base.axes}")
             first = batch == 1 and requests == 1 and hint == plan.hints[0]
-            yield self._row(base, overhead=plan.overhead and size == smallest and first)
+            yield self._row(base, overhead=plan.overhead and size == smallest and first,
+                            pipeline=plan.overhead and size == largest and first)
 
     def _base(self, precision: str, backend: str, size: tuple[int, int], threads: int | None, batch: int,
               requests: int, hint: str) -> BenchmarkResult:
@@ -196,7 +214,7 @@ class _Run:
                                bundle="" if self.prepared.exported or bundle is None else str(bundle.root),
                                untrained=bool(bundle is not None and bundle.manifest.untrained))
 
-    def _row(self, base: BenchmarkResult, *, overhead: bool) -> BenchmarkResult:
+    def _row(self, base: BenchmarkResult, *, overhead: bool, pipeline: bool = False) -> BenchmarkResult:
         from fastip.benchmarks.concurrency import fixed_batch_reason
         from fastip.runtimes import available_backends
 
@@ -205,6 +223,12 @@ class _Run:
         bundle = self.prepared.bundles.get(precision)
         if precision in self.prepared.fallbacks:
             return replace(base, status="fallback", reason=self.prepared.fallbacks[precision])
+        if backend == "auto" and bundle is not None:
+            chosen = self._auto(bundle, precision, size, threads)
+            if isinstance(chosen, str):
+                return replace(base, status="failed", reason=chosen)
+            backend = chosen["backend"]
+            base = replace(base, backend=f"auto:{backend}", hint=chosen["hint"] or base.hint)
         reason = self.prepared.skipped.get(precision)
         if reason is None and backend not in available_backends():
             reason = f"backend {backend!r} is not installed here"
@@ -221,7 +245,8 @@ class _Run:
                 "threads": threads, "hint": base.hint, "batch": base.batch, "requests": base.requests,
                 "budget": vars(plan.budget), "timed": timed, "images": inputs, "outputs": outputs,
                 "trust_code": plan.trust_code,
-                "overhead_runs": max(3, plan.budget.min_runs) if overhead else 0}
+                "overhead_runs": max(3, plan.budget.min_runs) if overhead else 0,
+                "pipeline_runs": max(3, plan.budget.min_runs) if pipeline and self.io.output == "image" else 0}
         try:
             reply = run_worker(spec, threads=threads)
         except WorkerError as exc:
@@ -230,14 +255,27 @@ class _Run:
         operator, op_outputs = self._operator(size, threads, timed, inputs)
         produced = reply.get("detections") or [np.load(p) for p in outputs]
         warnings = [w for w in (variation_warning(latency),) if w]
-        over = reply.get("overhead", {})
+        over = dict(reply.get("overhead", {}))
         if over and over["ratio"] - 1 > OVERHEAD_GOAL:
             warnings.append(f"fastip Session.run is {over['ratio'] - 1:.1%} slower than the raw {backend} call (goal <= {OVERHEAD_GOAL:.0%})")
+        over.update(reply.get("pipeline", {}))
         return replace(base, latency=latency, throughput=reply.get("throughput"),
                        backend_info=reply.get("backend_info") or {}, first_inference_ms=reply["first_inference_ms"],
                        peak_rss_mb=reply["peak_rss_mb"], flops=self._flops(bundle, size), operator=operator,
                        quality=self._quality(size, produced, op_outputs, hr, precision), overhead=over,
                        warnings=tuple(warnings))
+
+    def _auto(self, bundle, precision: str, size: tuple[int, int], threads: int | None) -> dict[str, Any] | str:
+        """The `auto` backend's pick for this row (measured in a pinned worker, or from the cache), else why not."""
+        self.note(f"auto: choosing the backend for {precision} {size[0]}x{size[1]} threads={threads or 'auto'}")
+        spec = {"kind": "auto", "bundle": str(bundle.root), "precision": precision, "threads": threads, "size": list(size)}
+        try:
+            reply = run_worker(spec, threads=threads)
+        except WorkerError as exc:
+            return f"backend auto: {exc}"
+        self.auto_choices.append({"precision": precision, "size": f"{size[0]}x{size[1]}", "threads": threads,
+                                  "reason": reply["reason"], "choice": reply["choice"]})
+        return reply["choice"]["chosen"]
 
     def _inputs(self, size: tuple[int, int]) -> tuple[str, list[str], list[np.ndarray] | None]:
         """The timed input at this size, the quality inputs, and for SR their high-resolution originals.

@@ -1,8 +1,9 @@
 """One measurement in a fresh process: `python -m fastip.benchmarks.worker` reads a JSON spec on stdin, writes JSON.
 
-Spec keys: kind ("model" or "operator"), threads, budget {warmup, min_runs, min_time}, timed (.npy uint8 HWC
+Spec keys: kind ("model", "operator", "peak" or "auto"), threads, budget {warmup, min_runs, min_time}, timed (.npy uint8 HWC
 path of the image to time), images (.npy paths each run once for quality), outputs (.npy paths, one per image).
-A model spec adds bundle, backend, precision, hint, batch, requests and overhead_runs; an operator spec adds operator, family, scale.
+A model spec adds bundle, backend, precision, hint, batch, requests, overhead_runs and pipeline_runs; an operator spec
+adds operator, family, scale.
 """
 
 from __future__ import annotations
@@ -105,6 +106,10 @@ def run_model(spec: dict[str, Any]) -> dict[str, Any]:
     if raw is not None:
         ours, theirs = measure_pair(lambda: session.run(feed), raw, spec["overhead_runs"])
         reply["overhead"] = {"fastip_ms": ours.p50, "raw_ms": theirs.p50, "ratio": ours.p50 / theirs.p50}
+    if spec.get("pipeline_runs") and io.output == "image":
+        # the whole uint8 image pipeline (conversion, padding, crop) against Session.run on its tensor, interleaved
+        whole, bare = measure_pair(lambda: pipeline(timed), lambda: session.run(feed), spec["pipeline_runs"])
+        reply["pipeline"] = {"pipeline_ms": whole.p50, "session_ms": bare.p50, "pipeline_ratio": whole.p50 / bare.p50}
     detections = []
     for image, out_path in zip(images, spec.get("outputs", [])):
         result = pipeline(image)
@@ -186,7 +191,19 @@ def main() -> int:
                 cv2.setNumThreads(int(spec["threads"]))
             except ImportError:
                 pass
-        reply = run_model(spec) if spec.get("kind", "model") == "model" else run_operator(spec)
+        kind = spec.get("kind", "model")
+        if kind == "peak":
+            from fastip.benchmarks.peak import measure_peak
+
+            reply = measure_peak(spec.get("threads")).to_dict()
+        elif kind == "auto":
+            from fastip.runtimes.auto import choose
+
+            choice = choose(spec["bundle"], precisions=(spec["precision"],), threads=spec.get("threads"),
+                            size=tuple(spec["size"]))
+            reply = {"choice": choice.to_dict(), "reason": choice.reason}
+        else:
+            reply = run_model(spec) if kind == "model" else run_operator(spec)
     except Exception as exc:  # the parent records the message in the report row
         traceback.print_exc()
         reply = {"error": f"{type(exc).__name__}: {exc}"}

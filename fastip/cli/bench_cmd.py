@@ -47,7 +47,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from fastip.cli.common import add_trust_code
 
     parser.add_argument("target", nargs="?", help="a registered model (exported to a temporary bundle) or a bundle directory")
-    parser.add_argument("--backends", default="ort,openvino", help="comma list of torch, ort, openvino, trt (default: ort,openvino)")
+    parser.add_argument("--backends", default="ort,openvino",
+                        help="comma list of torch, ort, openvino, trt, auto (the fastest measured here, cached) (default: ort,openvino)")
     parser.add_argument("--precisions", default="fp32", help="comma list of fp32, fp16, int8 (default: fp32)")
     parser.add_argument("--sizes", default="512x512", help="comma list of WIDTHxHEIGHT model input sizes (SR: the low-resolution input)")
     parser.add_argument("--threads", default="auto", help="comma list of thread counts, each pinned to that many cores (default: auto)")
@@ -74,6 +75,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="a precision that fails its gate is reported as fallen back, not as a failure")
     parser.add_argument("--keep-going", action="store_true",
                         help="exit 0 even when a requested row could not run (it is still reported)")
+    parser.add_argument("--env", action="store_true",
+                        help="print this machine's CPU, flags, load, versions and measured FP32 peak per --threads value, then exit")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     add_trust_code(parser)
     parser.set_defaults(func=run)
@@ -91,6 +94,14 @@ def run(args: argparse.Namespace) -> int:
         text, regressed = comparison(load_report(args.compare[0]), load_report(args.compare[1]))
         print(text)
         return 1 if regressed else 0
+    if args.env:
+        from fastip.benchmarks.environment import collect_environment, describe_environment
+        from fastip.benchmarks.runner import measure_peaks
+
+        environment = collect_environment()
+        environment["fp32_peak"] = measure_peaks(_threads(args.threads))
+        print("\n".join(describe_environment(environment)))
+        return 0
     if not args.target:
         raise InputError("give a model name or a bundle directory to benchmark (or --compare OLD NEW)")
     from fastip.benchmarks.inputs import check_bundle_path, parse_size
@@ -117,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
             progress.close()
     paths = write_report(report, args.out)
     print(format_summary(report))
+    for auto in report.settings.get("auto") or []:
+        print(f"auto ({auto['precision']} {auto['size']} threads={auto['threads'] or 'auto'}): chose {auto['reason']}")
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     if report.settings.get("untrained"):
         print("warning: the model is UNTRAINED (--weights none): its quality numbers mean nothing", file=sys.stderr)

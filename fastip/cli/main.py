@@ -26,7 +26,13 @@ def _run(args: argparse.Namespace) -> int:
                 pipeline.progress = stderr_line
             result = pipeline(image)
         write_image(args.out, result)
-        print(f"{args.out}: {result.shape[1]}x{result.shape[0]} from {args.image[0]} on {args.backend} "
+        choice = pipeline.session.choice
+        if choice is not None:
+            import sys
+
+            print(f"fastip: backend auto chose {choice.reason}", file=sys.stderr)
+        on = choice.chosen.label if choice is not None else args.backend
+        print(f"{args.out}: {result.shape[1]}x{result.shape[0]} from {args.image[0]} on {on} "
               f"({pipeline.session.precision})")
         code = 0
     warn_if_untrained(args.bundle)  # after the work, so that an error stays the one line a failed run prints
@@ -77,8 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle", help="bundle directory written by fastip-export")
     p.add_argument("image", nargs="+", help="input image (PNG, JPEG, ...), or folders, globs, several images")
     p.add_argument("-o", "--out", required=True, help="output image path (format from the suffix), or a folder")
-    p.add_argument("--backend", choices=tuple(BACKENDS), default="ort")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), help="default: the bundle's own precision")
+    p.add_argument("--backend", choices=(*BACKENDS, "auto"), default="ort",
+                   help="auto: the fastest backend and OpenVINO hint measured for this bundle here (cached)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8", "auto"),
+                   help="default: the bundle's own precision; auto (with --backend auto): choose among its precisions")
     p.add_argument("--threads", type=int, help="intra-op threads (default: the backend's choice)")
     p.add_argument("--tile", type=int, help="run in tiles of this many input pixels (bounded memory, same result)")
     p.add_argument("--halo", type=int, help="tile overlap in input pixels (default: the model's receptive field)")

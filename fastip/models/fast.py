@@ -62,24 +62,25 @@ class GuidedUpsample(nn.Module):
         self.radius = radius
         self.eps = eps
 
-    def coefficients(self, guide_lr: torch.Tensor, out_lr: torch.Tensor) -> torch.Tensor:
-        """Window-averaged linear coefficients at low resolution, A and b stacked along channels."""
+    def coefficients(self, guide_lr: torch.Tensor, out_lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Window-averaged linear coefficients (A, b) at low resolution."""
         r = self.radius
         mean_i, mean_p = box_mean(guide_lr, r), box_mean(out_lr, r)
         cov_ip = box_mean(guide_lr * out_lr, r) - mean_i * mean_p
         var_i = box_mean(guide_lr * guide_lr, r) - mean_i * mean_i
         a = cov_ip / (var_i + self.eps)
         b = mean_p - a * mean_i
-        return box_mean(torch.cat([a, b], 1), r)
+        return box_mean(a, r), box_mean(b, r)
 
     def forward(self, guide_lr: torch.Tensor, out_lr: torch.Tensor, guide_hr: torch.Tensor) -> torch.Tensor:
         """`guide_hr` is `factor` times the size of `guide_lr` (pad it with `pad_to_multiple`)."""
-        ab = self.coefficients(guide_lr, out_lr)
-        # an exact factor-f resize keeps pixel centres aligned; one Resize for A and b together is
-        # the fastest form on ONNX Runtime (OpenVINO runs a fixed bilinear ConvTranspose a little faster)
-        ab = F.interpolate(ab, scale_factor=self.factor, mode="bilinear", align_corners=False)
-        c = guide_hr.shape[1]
-        return ab[:, :c] * guide_hr + ab[:, c:]
+        a, b = self.coefficients(guide_lr, out_lr)
+        # A and b stay apart from the start: stacking them into one tensor costs a Concat at low resolution
+        # and two channel Slices at full resolution in the exported graph, where ONNX Runtime's Slice copies
+        # (two Resizes of 3 channels write what one of 6 did). An exact factor-f resize keeps pixel centres aligned.
+        a = F.interpolate(a, scale_factor=self.factor, mode="bilinear", align_corners=False)
+        b = F.interpolate(b, scale_factor=self.factor, mode="bilinear", align_corners=False)
+        return a * guide_hr + b
 
 
 class FastCAN(nn.Module):

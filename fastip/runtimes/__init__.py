@@ -49,6 +49,8 @@ def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision:
 
     `precision` None runs the bundle's own precision (an INT8 bundle opens in INT8; torch runs FP32);
     the session's `precision` says which ran.
+    `backend="auto"` opens the fastest backend x hint measured for this bundle here (`precision="auto"`: x every
+    precision the bundle carries); the session's `choice` says what was picked and why (fastip.runtimes.auto).
 
     Every backend loads the bundle's bytes as checked against their sha256, never a path the runtime re-reads.
     On torch, a bundle exported from your own module needs that module: pass `builder` (a callable or
@@ -58,6 +60,8 @@ def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision:
     """
     from fastip.runtimes.memory import activation_model, default_budget, parse_bytes
 
+    if backend == "auto":
+        return _open_auto(bundle, precision, threads, options)
     _require_backend(backend)
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 0):
         raise InputError(f"threads must be a positive number of threads (0: the backend's choice), not {threads!r}")
@@ -128,6 +132,29 @@ def _load(bundle: Bundle, backend: str, precision: str, *, threads: int | None, 
     from fastip.runtimes.tensorrt import TensorRTSession
 
     return TensorRTSession.from_bundle(bundle, precision=precision, **options)
+
+
+def _open_auto(bundle, precision: str, threads: int | None, options: dict) -> Session:
+    from fastip.runtimes.auto import choose
+
+    if options:
+        raise InputError(f"backend 'auto' picks the backend and its settings itself; drop {', '.join(sorted(options))} "
+                         "or name a backend")
+    if not isinstance(bundle, Bundle):
+        bundle = Bundle.load(bundle)
+    if precision is None:
+        precisions = (bundle.manifest.precision or "fp32",)
+    elif precision == "auto":
+        precisions = tuple(p for p, roles in PRECISION_ROLES.items() if any(r in bundle.manifest.artifacts for r in roles if r))
+    elif precision in PRECISION_ROLES:
+        precisions = (precision,)
+    else:
+        raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_ROLES)} or auto")
+    choice = choose(bundle, precisions=precisions, threads=threads)
+    c = choice.chosen
+    session = open(bundle, c.backend, precision=c.precision, threads=threads, **({"hint": c.hint} if c.hint else {}))
+    session.choice = choice
+    return session
 
 
 def _artifact(bundle: Bundle, role: str | None, precision: str) -> str:

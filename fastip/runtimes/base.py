@@ -25,6 +25,7 @@ class Session(abc.ABC):
 
     backend: str = ""
     precision: str = "fp32"  # what runs: set by runtimes.open from the request or the bundle
+    choice = None  # for backend="auto": the fastip.runtimes.auto.Choice that picked this session
 
     def __init__(self, inputs: list[TensorSpec], outputs: list[TensorSpec]):
         self.inputs = list(inputs)
@@ -117,8 +118,9 @@ def check_tensor(spec: TensorSpec, value: np.ndarray) -> None:
         if isinstance(want, int) and want != got:
             what = "channels" if spec.layout == "NCHW" and axis == 1 else f"axis {axis}"
             raise InputError(f"input {spec.name!r} needs {want} {what}, got {got} (shape {value.shape}, expected {list(spec.shape)})")
-    # One summation pass finds NaN/Inf cheaply; only then is the exact count computed.
-    if value.dtype.kind == "f" and not np.isfinite(value.sum(dtype=np.float64)):
+    # One summation pass in the array's own dtype (vectorised, no casting) finds NaN/Inf cheaply; only then,
+    # or when large finite values overflow the sum, is the exact count computed.
+    if value.dtype.kind == "f" and not np.isfinite(value.sum()):
         bad = int(value.size - np.count_nonzero(np.isfinite(value)))
         if bad:
             raise InputError(f"input {spec.name!r} contains {bad} NaN or Inf values; clean the input (np.nan_to_num) before running")

@@ -25,6 +25,8 @@ def fake_worker(interrupt_on: int):
     def run_worker(spec, threads=None):
         if spec["kind"] == "operator":
             raise WorkerError("no operator in this test")
+        if spec["kind"] == "peak":
+            return {"gflop_per_s": 20.0, "threads": threads, "method": "fake", "runs": 3}
         calls["model"] += 1
         if calls["model"] == interrupt_on:
             raise KeyboardInterrupt
@@ -46,6 +48,7 @@ def test_ctrl_c_keeps_measured_rows(espcn_bundle, monkeypatch):
     assert row.status == "ok" and row.width == 16 and row.latency.p50 == 1.5
     assert row.operator.error == "no operator in this test"
     assert row.quality["hr_psnr_y"] > 0 and "bicubic_psnr_y" not in row.quality
+    assert report.environment["fp32_peak"] == {"None": {"gflop_per_s": 20.0, "threads": None, "method": "fake", "runs": 3}}
 
 
 def test_missing_artifacts_and_backends_are_skipped(espcn_bundle, monkeypatch):

@@ -159,3 +159,48 @@ def test_finetune_fits_whole_images_and_refuses_small_crops(astronaut):
         finetune(model, [(x, y)], steps=1, crop=32)
     with pytest.raises(InputError, match="images of at least 80 px"):
         finetune(model, [(x, y)], steps=1, crop=80)
+
+
+def _stacked_upsample(up: GuidedUpsample, guide_lr, out_lr, guide_hr):
+    """The guided upsampling with A and b stacked into one tensor, resized together and sliced apart."""
+    r = up.radius
+    mean_i, mean_p = box_mean(guide_lr, r), box_mean(out_lr, r)
+    a = (box_mean(guide_lr * out_lr, r) - mean_i * mean_p) / (box_mean(guide_lr * guide_lr, r) - mean_i * mean_i + up.eps)
+    ab = box_mean(torch.cat([a, mean_p - a * mean_i], 1), r)
+    ab = torch.nn.functional.interpolate(ab, scale_factor=up.factor, mode="bilinear", align_corners=False)
+    c = guide_hr.shape[1]
+    return ab[:, :c] * guide_hr + ab[:, c:]
+
+
+@pytest.mark.parametrize("name", ["can24_fast4", "can24_fast2", "can32_fast8"])
+def test_split_coefficients_equal_the_stacked_form_on_real_images(name, astronaut):
+    """Resizing A and b apart gives the output of the stacked form (one Resize, two channel slices) within 1e-5."""
+    from fastip.images import sample_image
+    from fastip.pipeline import to_tensor
+
+    shipped = models.get(name).weights
+    model = models.get(name).build(weights=next(iter(shipped))) if shipped else perturbed_source(name, seed=2).deploy
+    model = model.eval()
+    for image in (astronaut[37:290, 11:410], sample_image("coffee")[:211, :333]):  # odd sizes, need edge padding
+        x = torch.from_numpy(to_tensor(image, models.get(name).io))
+        with torch.no_grad():
+            padded = pad_to_multiple(x, model.factor)
+            low = torch.nn.functional.avg_pool2d(padded, model.factor, stride=model.factor)
+            lowout = model.can(low)
+            got = model(x)
+            want = _stacked_upsample(model.upsample, low, lowout, padded)[..., : x.shape[2], : x.shape[3]]
+        assert got.shape == x.shape
+        assert (got - want).abs().max().item() <= 1e-5
+
+
+def test_exported_tail_has_no_full_resolution_channel_slices(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from fastip.export import export_model
+
+    bundle = export_model(perturbed_source("can24_fast4", seed=3), tmp_path / "fast", target="onnx")
+    graph = onnx.load(str(bundle.path("onnx"))).graph
+    resized = {o for n in graph.node if n.op_type == "Resize" for o in n.output}
+    assert len(resized) == 2
+    assert not [n for n in graph.node if n.op_type == "Slice" and n.input[0] in resized]
+    concatenated = {o for n in graph.node if n.op_type == "Concat" for o in n.output}
+    assert not [n for n in graph.node if n.op_type == "Resize" and n.input[0] in concatenated]
