@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from fastip.benchmarks.peak import format_peaks, measure_peak, percent_of_peak
-from fastip.benchmarks.report import headline, markdown
+from fastip.benchmarks.report import markdown
 from fastip.cli.bench_cmd import main
 from tests.benchmarks.test_result import make_report, make_row
 
@@ -25,15 +25,16 @@ def test_percent_of_peak_uses_the_rows_thread_count():
     assert format_peaks({"2": {"gflop_per_s": 50.04, "method": "m"}, "None": {"error": "boom"}}) == "threads=2: 50.0 (m); threads=auto: boom"
 
 
-def test_headline_and_report_state_the_share_of_the_peak():
+def test_report_states_the_share_of_the_peak():
     row = make_row()  # threads=2
     rate = row.gflop_per_s
     peaks = {"2": {"gflop_per_s": rate * 4, "method": "numpy float32 GEMM 1024^3"}}
-    assert "(25% of the measured FP32 peak)" in headline(row, peaks)
-    assert "FP32 peak" not in headline(row)
     report = make_report()
+    report = type(report)(results=(row,), environment=report.environment, settings=report.settings)
+    assert "% of peak)" not in markdown(report)
     report.environment["fp32_peak"] = peaks
-    assert "threads=2: " in markdown(report)
+    text = markdown(report)
+    assert "(25% of peak)" in text and "threads=2: " in text
 
 
 def test_bench_env_prints_flags_and_measured_peak(capsys):
