@@ -62,6 +62,8 @@ class OpenVinoSession(Session):
             else:
                 read = core.read_model(str(model))
             self._compiled = core.compile_model(read, device, config)
+            # OpenVINO may keep pointing into the weight buffer it was given (no copy): keep it alive with the model.
+            self._sources = (model, weights, read)
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses for unreadable models
             raise BundleError(f"OpenVINO cannot load {label or ('a model in memory' if isinstance(model, bytes) else model)}: {exc}") from exc
         self.hint = hint
@@ -85,6 +87,7 @@ class OpenVinoSession(Session):
 
     def _release(self) -> None:
         self._compiled = None
+        self._sources = None
         self._local = threading.local()
 
 
