@@ -110,19 +110,38 @@ def test_writers_released_together_at_the_swap(tmp_path, monkeypatch):
     assert _leftovers(tmp_path) == []
 
 
-def test_ctrl_c_during_the_swap_completes_the_commit(tmp_path, monkeypatch):
-    _write(tmp_path / "b", "old")
-    sync = bundle_module._fsync_dir
+def test_ctrl_c_during_the_swap_completes_the_commit(tmp_path):
+    """A real SIGINT just after the rename: the commit completes, nothing is left over, the handler is restored.
 
-    def interrupted(path):  # the new bundle has just been renamed into place
-        os.kill(os.getpid(), signal.SIGINT)
-        sync(path)
+    Runs in a fresh interpreter: a process-directed SIGINT in this one would meet whatever native handlers the
+    backends loaded by earlier tests installed."""
+    script = """
+import os, signal, sys
+from pathlib import Path
+from fastip import bundle as bundle_module
+from fastip.bundle import Bundle
+from tests.reliability.test_write_failures import _leftovers, _write
 
-    monkeypatch.setattr(bundle_module, "_fsync_dir", interrupted)
-    written = _write(tmp_path / "b", "new")  # no KeyboardInterrupt: the bundle is in place
-    assert written.manifest.model == "new" and Bundle.load(tmp_path / "b").manifest.model == "new"
-    assert _leftovers(tmp_path) == []
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+root = Path(sys.argv[1])
+_write(root / "b", "old")
+sync = bundle_module._fsync_dir
+
+def interrupted(path):  # the new bundle has just been renamed into place
+    os.kill(os.getpid(), signal.SIGINT)
+    sync(path)
+
+bundle_module._fsync_dir = interrupted
+written = _write(root / "b", "new")  # no KeyboardInterrupt: the bundle is in place
+assert written.manifest.model == "new" and Bundle.load(root / "b").manifest.model == "new"
+assert _leftovers(root) == []
+assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+print("committed")
+"""
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])))
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120,
+                          env=env, cwd=repo)
+    assert done.returncode == 0 and done.stdout.strip() == "committed", done.stderr
 
 
 def test_manifest_not_written_when_nothing_fits(tmp_path):
