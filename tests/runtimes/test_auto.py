@@ -107,6 +107,6 @@ def test_bench_auto_row_names_its_pick(tmp_path, cache, capsys):
     chosen = data["settings"]["auto"][0]["choice"]["chosen"]
     assert chosen["backend"] in ("ort", "openvino") and chosen["precision"] == "fp32"
     assert row["status"] == "ok" and row["backend"] == f"auto:{chosen['backend']}" and row["hint"] == (chosen["hint"] or "latency")
-    assert f"espcn_x2 auto:{chosen['backend']} fp32 24x16" in out
+    assert f"auto:{chosen['backend']} fp32 t=auto" in out
     assert f"auto (fp32 24x16 threads=auto): chose {chosen['backend']} fp32" in out
     assert "Backend auto (fp32 24x16" in (report / "report.md").read_text()
