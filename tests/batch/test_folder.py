@@ -6,7 +6,9 @@ import io
 import json
 import shutil
 
+import numpy as np
 import pytest
+from PIL import Image
 
 pytest.importorskip("onnxruntime")
 
@@ -72,7 +74,14 @@ def test_openvino_throughput_run_equals_single_runs(can_bundle, photo_folder, tm
     report = run_folder(can_bundle.root, files, tmp_path / "out", RunSettings(backend="openvino", hint="throughput"),
                         stream=None)
     assert report.written == 6
-    assert outputs(tmp_path / "out") == outputs(single)
+    # Another hint runs other streams and thread splits, whose float sums OpenVINO does not promise to keep
+    # bit-identical: equal bytes, or decoded images within 45 dB of each other (a wrong model or image is < 30).
+    got, want = outputs(tmp_path / "out"), outputs(single)
+    assert got.keys() == want.keys()
+    for name in want:
+        if got[name] != want[name]:
+            a, b = (np.asarray(Image.open(io.BytesIO(x)).convert("RGB"), np.float64) for x in (got[name], want[name]))
+            assert a.shape == b.shape and 10 * np.log10(255 ** 2 / max(np.mean((a - b) ** 2), 1e-12)) >= 45, name
 
 
 def test_resume_skips_verified_outputs_and_redoes_the_rest(can_bundle, photo_folder, singles, tmp_path):
