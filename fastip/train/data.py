@@ -78,8 +78,8 @@ def scale_crops(image: NamedImage, side: int, scales: tuple[float, ...] = PHOTO_
 
 
 def _photo_images(held_out: bool, crop_side: int) -> list[NamedImage]:
+    from fastip.bundle import sha256_file
     from fastip.train.photos import cache_dir, load_index
-    from fastip.train.photos.cache import sha256_of
 
     folder = cache_dir()
     images = []
@@ -87,7 +87,7 @@ def _photo_images(held_out: bool, crop_side: int) -> list[NamedImage]:
         if is_held_out_photo(photo.name) != held_out:
             continue
         path = folder / photo.file
-        if not path.is_file() or sha256_of(path) != photo.sha256:
+        if not path.is_file() or sha256_file(path) != photo.sha256:
             raise InputError(f"{path} is missing or changed since it was fetched; run `fastip data fetch` again")
         image = NamedImage(photo.name, read_image(path))
         images += [image] if held_out else [image] + scale_crops(image, crop_side)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -11,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from fastip.bundle import sha256_file
 from fastip.errors import BundleError, FastipError, InputError
 from fastip.train.photos.catalogue import PACKAGES, PhotoPackage
 from fastip.train.photos.debian import apt_download, deb_field, extract, licence_of
@@ -47,14 +47,6 @@ def cache_dir(cache: str | os.PathLike | None = None) -> Path:
     return Path(base) / "fastip" / "photos"
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _image_size(path: Path) -> tuple[int, int]:
     from PIL import Image, UnidentifiedImageError
 
@@ -86,7 +78,7 @@ def _collect(spec: PhotoPackage, download: Downloader, work: Path, stage: Path) 
         shutil.copyfile(src, stage / file)
         width, height = _image_size(stage / file)
         photos.append(Photo(f"{spec.short}-{name}", file, spec.package, version, f"/{spec.root}/{rel}",
-                            sha256_of(stage / file), (stage / file).stat().st_size, width, height,
+                            sha256_file(stage / file), (stage / file).stat().st_size, width, height,
                             licence.licence, licence.copyright))
     return photos
 
@@ -139,6 +131,6 @@ def verify(cache: str | os.PathLike | None = None) -> list[str]:
         path = folder / photo.file
         if not path.is_file():
             problems.append(f"{photo.name}: {path} is missing")
-        elif path.stat().st_size != photo.size or sha256_of(path) != photo.sha256:
+        elif path.stat().st_size != photo.size or sha256_file(path) != photo.sha256:
             problems.append(f"{photo.name}: {path} does not match its sha256 in {INDEX}")
     return problems
