@@ -80,14 +80,12 @@ def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision:
 
 def _open(bundle: Bundle, backend: str, *, precision: str | None, threads: int | None, hint: str, device: str | None,
           builder: Callable[[], Any] | str | None, trust_code: bool, **options) -> Session:
-    _require_backend(backend)
+    """Check the request against the loaded bundle (`open` has required the backend and loaded it), then load."""
     if device is not None and backend != "openvino":
         raise InputError(f"a device ({device!r}) is chosen for the openvino backend only; "
                          f"drop --device or use --backend openvino")
     if precision is not None and precision not in PRECISION_ROLES:
         raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_ROLES)}")
-    if not isinstance(bundle, Bundle):
-        bundle = Bundle.load(bundle)
     if precision is None:
         precision = "fp32" if backend == "torch" else (bundle.manifest.precision or "fp32")
     if precision == "int8" and backend in ("ort", "openvino"):
