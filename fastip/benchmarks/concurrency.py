@@ -41,14 +41,16 @@ def fixed_batch_reason(inputs, batch: int) -> str | None:
 
 
 def openvino_info(session) -> dict[str, Any]:
-    """The streams, threads and optimal request count OpenVINO picked for the compiled model."""
+    """The devices, streams, threads and optimal request count OpenVINO picked for the compiled model."""
     info: dict[str, Any] = {}
-    for key, name in (("NUM_STREAMS", "streams"), ("INFERENCE_NUM_THREADS", "threads"),
+    for key, name in (("EXECUTION_DEVICES", "devices"), ("NUM_STREAMS", "streams"), ("INFERENCE_NUM_THREADS", "threads"),
                       ("OPTIMAL_NUMBER_OF_INFER_REQUESTS", "optimal_requests")):
         try:
             value = session._compiled.get_property(key)  # the wrapped ov.CompiledModel
         except Exception:  # a plugin that does not report the property
             continue
+        if isinstance(value, (list, tuple)):  # EXECUTION_DEVICES: the real devices behind AUTO, MULTI, ...
+            value = ",".join(map(str, value))
         info[name] = int(value) if str(value).lstrip("-").isdigit() else str(value)
     return info
 

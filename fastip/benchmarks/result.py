@@ -87,6 +87,7 @@ class BenchmarkResult:
     hint: str = "latency"  # OpenVINO performance hint; other backends ignore it
     batch: int = 1
     requests: int = 1  # inference calls in flight at once (OpenVINO AsyncInferQueue jobs, threads elsewhere)
+    device: str = ""  # the OpenVINO device an openvino row ran on ("" elsewhere; reports before it: CPU)
     bundle: str = ""
     status: str = "ok"  # "ok", "skipped", "failed", or "fallback" (the gate sent it to FP32, as --allow-fallback let it)
     reason: str = ""
@@ -104,16 +105,19 @@ class BenchmarkResult:
 
     @property
     def key(self) -> tuple:
-        """What identifies a row across reports (the hint only where the backend reads it)."""
+        """What identifies a row across reports (the hint and device only where the backend reads them)."""
+        openvino = self.backend == "openvino"
         return (self.model, self.backend, self.precision, self.width, self.height, self.threads,
-                self.hint if self.backend == "openvino" else None, self.batch, self.requests)
+                self.hint if openvino else None, self.batch, self.requests, (self.device or "CPU") if openvino else None)
 
     @property
     def axes(self) -> str:
-        """The row's settings beyond model, backend, precision and size: 't=2 b=1 r=4 throughput'."""
+        """The row's settings beyond model, backend, precision and size: 't=2 b=1 r=4 throughput' (+ ' GPU' off the CPU)."""
         threads = "auto" if self.threads is None else str(self.threads)
         text = f"t={threads} b={self.batch} r={self.requests}"
-        return f"{text} {self.hint}" if self.backend == "openvino" else text
+        if self.backend != "openvino":
+            return text
+        return f"{text} {self.hint}" + (f" {self.device}" if self.device not in ("", "CPU") else "")
 
     @property
     def label(self) -> str:

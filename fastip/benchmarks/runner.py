@@ -33,6 +33,7 @@ class Plan:
     hints: tuple[str, ...] = ("latency",)  # OpenVINO performance hints; one row per hint on openvino only
     batches: tuple[int, ...] = (1,)
     requests: tuple[int, ...] = (1,)  # calls in flight at once
+    device: str | None = None  # OpenVINO device of the openvino rows (None: CPU)
     budget: Budget = Budget()
     weights: str | None = None
     operator: str | None = None
@@ -63,6 +64,11 @@ class Plan:
         if any(t is not None and t < 1 for t in self.threads):
             raise InputError("--threads takes positive integers, e.g. 1,2")
         self.budget.check()
+        if self.device is not None:
+            from fastip.runtimes import check_device
+
+            check_device(self.device, "openvino" if "openvino" in self.backends else ",".join(self.backends),
+                         fix="add openvino to --backends")
 
 
 class Progress:
@@ -168,7 +174,7 @@ class _Run:
             interrupted = True
         settings = {"target": plan.target, "backends": list(plan.backends), "precisions": list(plan.precisions),
                     "sizes": [f"{w}x{h}" for w, h in plan.sizes], "threads": list(plan.threads), "hints": list(plan.hints),
-                    "batches": list(plan.batches), "requests": list(plan.requests),
+                    "batches": list(plan.batches), "requests": list(plan.requests), "device": plan.device,
                     "warmup": plan.budget.warmup, "min_runs": plan.budget.min_runs, "min_time": plan.budget.min_time,
                     "weights": plan.weights, "operator": self.op_name,
                     "operator_params": self.op_params, "images": plan.images}
@@ -212,6 +218,7 @@ class _Run:
         return BenchmarkResult(model=model, family=self.family, backend=backend, precision=precision, width=size[0],
                                height=size[1], threads=threads, hint=hint, batch=batch, requests=requests,
                                bundle="" if self.prepared.exported or bundle is None else str(bundle.root),
+                               device=(self.plan.device or "CPU") if backend == "openvino" else "",
                                untrained=bool(bundle is not None and bundle.manifest.untrained))
 
     def _row(self, base: BenchmarkResult, *, overhead: bool, pipeline: bool = False) -> BenchmarkResult:
@@ -243,6 +250,7 @@ class _Run:
         outputs = [str(self.tmp / f"out-{tag}-{i}.npy") for i in range(len(inputs))]
         spec = {"kind": "model", "bundle": str(bundle.root), "backend": backend, "precision": precision,
                 "threads": threads, "hint": base.hint, "batch": base.batch, "requests": base.requests,
+                "device": base.device or None,
                 "budget": vars(plan.budget), "timed": timed, "images": inputs, "outputs": outputs,
                 "trust_code": plan.trust_code,
                 "overhead_runs": max(3, plan.budget.min_runs) if overhead else 0,

@@ -2,7 +2,7 @@
 
 Spec keys: kind ("model", "operator", "peak" or "auto"), threads, budget {warmup, min_runs, min_time}, timed (.npy uint8 HWC
 path of the image to time), images (.npy paths each run once for quality), outputs (.npy paths, one per image).
-A model spec adds bundle, backend, precision, hint, batch, requests, overhead_runs and pipeline_runs; an operator spec
+A model spec adds bundle, backend, precision, hint, device (openvino), batch, requests, overhead_runs and pipeline_runs; an operator spec
 adds operator, family, scale.
 """
 
@@ -88,7 +88,8 @@ def run_model(spec: dict[str, Any]) -> dict[str, Any]:
     io = bundle.manifest.io
     t0 = time.perf_counter()
     session = runtimes.open(bundle, spec["backend"], precision=spec["precision"], threads=spec.get("threads"),
-                            hint=spec.get("hint", "latency"), trust_code=bool(spec.get("trust_code")))
+                            hint=spec.get("hint", "latency"), device=spec.get("device"),
+                            trust_code=bool(spec.get("trust_code")))
     if io.output == "detections":
         from fastip.detection.pipeline import FacePipeline
 

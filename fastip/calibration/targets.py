@@ -63,8 +63,12 @@ class QuantOptions:
 
 
 def add_precision_artifacts(source, manifest: Manifest, root: Path, *, target: str, precision: str,
-                            progress: Callable[[str], None] = lambda _: None, **quant_options: Any) -> Manifest:
-    """Add gated FP16/INT8 artifacts (and a TensorRT engine for target trt) to a bundle under construction."""
+                            device: str | None = None, progress: Callable[[str], None] = lambda _: None,
+                            **quant_options: Any) -> Manifest:
+    """Add gated FP16/INT8 artifacts (and a TensorRT engine for target trt) to a bundle under construction.
+
+    `device`: the OpenVINO device the candidates of target openvino are measured on (default CPU).
+    """
     options = QuantOptions.from_kwargs(**quant_options)
     _check_target_options(options, target)
     profile = None
@@ -84,10 +88,12 @@ def add_precision_artifacts(source, manifest: Manifest, root: Path, *, target: s
                                  quality_cases(source.family, source.io, source.input, _operator(source)), thresholds)
         finally:
             reference.close()
-        opener = _opener(backend, target, manifest)
+        opener = _opener(backend, target, manifest, device)
         record: dict[str, Any] = {"target": target, "precision": precision, "measured_on": backend,
                                   "thresholds": thresholds.to_dict(source.family), "baseline": probe.baseline,
                                   "quality_images": [c.label for c in probe.cases]}
+        if backend == "openvino" and device not in (None, "CPU"):
+            record["measured_on"] = f"openvino:{device}"
         if target == "trt":
             record["measured_on"] = f"{backend} (CPU stand-in: the TensorRT engine itself is not re-measured)"
         if precision == "fp16":
@@ -141,11 +147,11 @@ def _operator(source) -> tuple[str, dict] | None:
     return (name, dict(params.get("operator_params") or {})) if isinstance(name, str) else None
 
 
-def _opener(backend: str, target: str, manifest: Manifest) -> Callable[[Path], Any]:
+def _opener(backend: str, target: str, manifest: Manifest, device: str | None = None) -> Callable[[Path], Any]:
     if backend == "openvino":
         from fastip.runtimes.openvino import OpenVinoSession
 
-        return lambda path: OpenVinoSession(path, manifest.inputs, manifest.outputs)
+        return lambda path: OpenVinoSession(path, manifest.inputs, manifest.outputs, device=device or "CPU")
     from fastip.runtimes.ort import OrtSession
 
     if target == "trt":  # TensorRT accumulates in int32: simulate Q/DQ in float instead of running CPU int8 kernels

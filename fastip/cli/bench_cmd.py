@@ -60,6 +60,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-time", type=float, default=1.0, help="and at least this many seconds of timed runs (default: 1)")
     parser.add_argument("--hints", "--hint", dest="hints", default="latency",
                         help="comma list of OpenVINO performance hints, latency and/or throughput (default: latency)")
+    parser.add_argument("--device", help="OpenVINO device of the openvino rows: CPU, GPU, AUTO, ... (default: CPU)")
     parser.add_argument("--batch", default="1", help="comma list of images per call (default: 1)")
     parser.add_argument("--requests", "--streams", dest="requests", default="1",
                         help="comma list of calls in flight at once: OpenVINO AsyncInferQueue jobs, threads on one "
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     plan = Plan(target=args.target, backends=tuple(_list(args.backends)), precisions=tuple(_list(args.precisions)),
                 sizes=tuple(parse_size(s) for s in _list(args.sizes)), threads=_threads(args.threads),
                 hints=tuple(_list(args.hints)), batches=_counts(args.batch, "--batch"),
-                requests=_counts(args.requests, "--requests"),
+                requests=_counts(args.requests, "--requests"), device=args.device,
                 budget=Budget(warmup=args.warmup, min_runs=args.min_runs, min_time=args.min_time),
                 weights=args.weights, operator=args.operator, images=args.images, overhead=args.overhead,
                 trust_code=args.trust_code,

@@ -7,6 +7,7 @@ import argparse
 EPILOG = """examples:
   fastip-export can32 --weights tv_l1 --target onnx -o out/can32
   fastip-export can32 --weights tv_l1 --target openvino -o out/can32-ov
+  fastip-export can32 --weights tv_l1 --target openvino --device GPU -o out/can32-gpu   # compiled and validated on GPU
   fastip-export fsrcnn_x2 --target onnx -o out/fsrcnn            # SR and face models take their shipped weights
   fastip-export can24 --weights none --target onnx -o out/can24-untrained
   fastip-export mypkg.models:build_net --input-shape 1x3xHxW --target onnx -o out/mine
@@ -33,6 +34,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-shape", help="for your own module: NxCxHxW with letters for dynamic dims, e.g. 1x3xHxW")
     parser.add_argument("--opset", type=int, default=MIN_OPSET, help=f"ONNX opset (>= {MIN_OPSET})")
     parser.add_argument("--rtol", type=float, default=1e-4, help="validation tolerance: max abs error / output range")
+    parser.add_argument("--device", help="--target openvino: the OpenVINO device to compile and validate on: CPU, GPU, "
+                                         "AUTO, ... (default: CPU)")
     parser.add_argument("--no-force", dest="overwrite", action="store_false", help="refuse to replace an existing bundle")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     _configure_import(parser.add_argument_group("an existing ONNX file (fastip-export model.onnx --family ...)"))
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     model = _source(args)
     bundle = export_model(model, args.out, target=args.target, precision=args.precision, weights=args.weights,
                           norm=args.norm, input_shape=args.input_shape, opset=args.opset, rtol=args.rtol,
-                          overwrite=args.overwrite, progress=quiet if args.quiet else stderr_progress,
+                          overwrite=args.overwrite, device=args.device, progress=quiet if args.quiet else stderr_progress,
                           **{k[len("quant_"):]: v for k, v in quant.items()})
     worst = max((v.max_abs_error for v in bundle.manifest.validation), default=0.0)
     print(f"{bundle.root}: {bundle.manifest.model} [{', '.join(bundle.manifest.artifacts)}], "

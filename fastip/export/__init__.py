@@ -29,13 +29,19 @@ def stderr_progress(message: str, _start=[time.perf_counter()]) -> None:  # noqa
 
 def export_model(model: str | ModelSource, out: str | os.PathLike, *, target: str = "onnx", precision: str = "fp32",
                  weights: str | None = None, norm: str | None = None, input_shape: str | None = None,
-                 opset: int = MIN_OPSET, rtol: float = RTOL, overwrite: bool = True,
+                 opset: int = MIN_OPSET, rtol: float = RTOL, overwrite: bool = True, device: str | None = None,
                  progress: Callable[[str], None] = lambda _: None, **quant_options) -> Bundle:
-    """Export a registry model (or `pkg.module:fn`) to a validated bundle at `out`; nothing is left on failure."""
+    """Export a registry model (or `pkg.module:fn`) to a validated bundle at `out`; nothing is left on failure.
+
+    `device` (target openvino): the OpenVINO device (CPU, GPU, AUTO, ...) the IR is compiled and validated on.
+    """
+    from fastip.runtimes import check_device
+
     if target not in TARGETS:
         raise InputError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    check_device(device, "openvino" if target == "openvino" else target, fix="use --target openvino")
     if quant_options and precision == "fp32" and target != "trt":
         raise InputError(f"options {sorted(quant_options)} apply to --precision int8/fp16 or --target trt only")
     source = model if isinstance(model, ModelSource) else None
@@ -68,7 +74,7 @@ def export_model(model: str | ModelSource, out: str | os.PathLike, *, target: st
                 convert_to_ir(root / "model.onnx", root / "model.xml")
             artifacts["openvino"] = "model.xml"
         with heartbeat(progress, "validating"):
-            records = _validate_fp32(source, outputs, root, artifacts, rtol, progress)
+            records = _validate_fp32(source, outputs, root, artifacts, rtol, progress, device)
         manifest = Manifest(model=source.name, family=source.family, io=source.io, inputs=[source.input],
                             outputs=outputs, artifacts=artifacts, source=source.record, validation=records,
                             versions=tool_versions(), extra=_receptive_field(source),
@@ -78,7 +84,7 @@ def export_model(model: str | ModelSource, out: str | os.PathLike, *, target: st
 
             with heartbeat(progress, f"building the {precision} artifacts"):
                 manifest = add_precision_artifacts(source, manifest, root, target=target, precision=precision,
-                                                   progress=progress, **quant_options)
+                                                   device=device, progress=progress, **quant_options)
         bundle = writer.commit(manifest)
     progress(f"wrote {Path(out)} ({', '.join(bundle.manifest.artifacts.values())})")
     return bundle
@@ -98,7 +104,7 @@ def _receptive_field(source: ModelSource) -> dict:
 
 
 def _validate_fp32(source: ModelSource, outputs, root: Path, artifacts: dict[str, str], rtol: float,
-                   progress: Callable[[str], None]) -> list:
+                   progress: Callable[[str], None], device: str | None = None) -> list:
     from fastip.runtimes.ort import OrtSession
     from fastip.runtimes.torch import TorchSession
 
@@ -108,7 +114,9 @@ def _validate_fp32(source: ModelSource, outputs, root: Path, artifacts: dict[str
     if "openvino" in artifacts:
         from fastip.runtimes.openvino import OpenVinoSession
 
-        candidates[("openvino", "openvino")] = OpenVinoSession(root / artifacts["openvino"], inputs, outputs)
+        on = "openvino" if device in (None, "CPU") else f"openvino:{device}"
+        candidates[("openvino", on)] = OpenVinoSession(root / artifacts["openvino"], inputs, outputs,
+                                                       device=device or "CPU")
     try:
         feeds = validation_feeds(source.input, source.io, source.family)
         return validate(reference.run, {k: s.run for k, s in candidates.items()}, feeds, source.input.name,

@@ -16,7 +16,7 @@ BACKENDS = {"torch": ("torch", "torch"), "ort": ("onnxruntime", "ort"), "openvin
             "trt": ("tensorrt", "trt")}
 PRECISION_ROLES = {"fp32": ("onnx", "openvino"), "fp16": ("onnx_fp16", None), "int8": ("onnx_int8", "openvino_int8")}
 
-__all__ = ["BACKENDS", "Session", "available_backends", "check_tensor", "open"]
+__all__ = ["BACKENDS", "Session", "available_backends", "check_device", "check_tensor", "open"]
 
 
 def _installed(lib: str) -> bool:
@@ -41,6 +41,20 @@ def _require_backend(backend: str) -> None:
                                      f"available here: {', '.join(available_backends()) or 'none'}")
 
 
+def check_device(device: str | None, backend: str, *, fix: str = "use --backend openvino") -> None:
+    """Raise InputError unless `device` is None, or `backend` is openvino and OpenVINO sees `device` here."""
+    if device is None:
+        return
+    if backend != "openvino":
+        raise InputError(f"a device ({device!r}) is chosen for the openvino backend only; drop --device or {fix}")
+    _require_backend("openvino")
+    import openvino as ov
+
+    from fastip.runtimes.openvino import check_device as check_openvino_device
+
+    check_openvino_device(ov.Core(), device)
+
+
 def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision: str | None = None,  # noqa: A001
          threads: int | None = None, hint: str = "latency", device: str | None = None,
          builder: Callable[[], Any] | str | None = None,
@@ -49,6 +63,8 @@ def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision:
 
     `precision` None runs the bundle's own precision (an INT8 bundle opens in INT8; torch runs FP32);
     the session's `precision` says which ran.
+    `device` (openvino only) is an OpenVINO device: CPU (the default), GPU, AUTO, ...; one OpenVINO does not see
+    here is refused, naming those it does.
     `backend="auto"` opens the fastest backend x hint measured for this bundle here (`precision="auto"`: x every
     precision the bundle carries); the session's `choice` says what was picked and why (fastip.runtimes.auto).
 
@@ -60,6 +76,7 @@ def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision:
     """
     from fastip.runtimes.memory import activation_model, default_budget, parse_bytes
 
+    check_device(device, backend)  # before any loading; backend auto measures and picks on the CPU, so takes none
     if backend == "auto":
         return _open_auto(bundle, precision, threads, options)
     _require_backend(backend)
@@ -81,9 +98,6 @@ def open(bundle: str | os.PathLike | Bundle, backend: str = "ort", *, precision:
 def _open(bundle: Bundle, backend: str, *, precision: str | None, threads: int | None, hint: str, device: str | None,
           builder: Callable[[], Any] | str | None, trust_code: bool, **options) -> Session:
     """Check the request against the loaded bundle (`open` has required the backend and loaded it), then load."""
-    if device is not None and backend != "openvino":
-        raise InputError(f"a device ({device!r}) is chosen for the openvino backend only; "
-                         f"drop --device or use --backend openvino")
     if precision is not None and precision not in PRECISION_ROLES:
         raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_ROLES)}")
     if precision is None:

@@ -150,6 +150,7 @@ def test_name_collisions_and_missing_inputs_fail_alone(can_bundle, photo_folder,
     (["{src}", "-o", "{out}", "--actors", "2"], "--address and --actors go with --ray"),
     (["{empty}", "-o", "{out}"], "no images in"),
     (["{src}", "-o", "{out}", "--device", "CPU"], "for the openvino backend only"),
+    (["{src}", "-o", "{out}", "--backend", "auto", "--device", "CPU"], "for the openvino backend only"),
 ])
 def test_bad_runs_are_one_line_and_write_nothing(can_bundle, photo_folder, tmp_path, capsys, argv, message):
     (tmp_path / "empty").mkdir()
