@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from fastip import conversion
 from fastip.conversion import block_rows, to_image, to_tensor
 from fastip.errors import InputError
 from fastip.images import sample_image
@@ -37,6 +38,17 @@ def plain_to_image(tensor: np.ndarray, io: ImageIO) -> np.ndarray:
     return image[..., ::-1].copy() if io.colour_order == "BGR" else image
 
 
+@pytest.fixture(params=["serial", "split", "numpy-only"], autouse=True)
+def way(request, monkeypatch):
+    """Every test three ways: one thread; row blocks split among threads even for tiny images; without OpenCV."""
+    if request.param == "split":
+        monkeypatch.setattr(conversion, "PARALLEL_PIXELS", 0)
+        monkeypatch.setattr(conversion, "conversion_workers", lambda: 3)
+    if request.param == "numpy-only":
+        monkeypatch.setattr(conversion, "_opencv", [None])
+    return request.param
+
+
 @pytest.fixture(scope="module")
 def photos():
     names = ("astronaut", "coffee", "chelsea")
@@ -44,7 +56,7 @@ def photos():
 
 
 # odd sizes, one row, one column, and a width whose row blocks do not divide the height
-SHAPES = [(1, 1), (1, 37), (41, 1), (17, 33), (511, 257), (block_rows(300) * 3 + 1, 300)]
+SHAPES = [(1, 1), (1, 37), (41, 1), (17, 33), (511, 257), (block_rows(300) * 3 + 1, 300), (block_rows(300) * 7 - 2, 300)]
 
 
 @pytest.mark.parametrize("io_name", IOS)
@@ -103,3 +115,13 @@ def test_out_buffers_are_filled_and_wrong_ones_refused(photos):
         to_image(buffer, io, out=np.empty((30, 20, 3), np.float32))
     with pytest.raises(InputError, match="1x3xHxW"):
         to_image(buffer[0], io)
+
+
+def test_a_full_hd_frame_is_bit_identical_whichever_way_its_rows_are_split(photos):
+    io = IOS["bgr_all"]
+    image = np.tile(photos[0], (3, 4, 1))[:1080, :1920]
+    want = plain_to_tensor(image, io)
+    got = to_tensor(image, io)
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    noisy = want + np.random.default_rng(0).normal(0, 0.3, want.shape).astype(np.float32)
+    np.testing.assert_array_equal(to_image(noisy, io), plain_to_image(noisy, io))
