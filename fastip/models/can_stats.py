@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 STATS_FACTORS = (1, 2, 4, 8)  # 1: the exact instance norm (statistics of the full-resolution feature maps)
+DEFAULT_STATS_FACTOR = 4  # registry CANs with instance-norm weights deploy this way unless told otherwise
 
 
 def layer_affine(norm: nn.Module, y: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,6 +39,7 @@ class LowResStatsCAN(nn.Module):
         self.can = can
         self.factor = factor
         self.eps = eps  # the adaptive norm's epsilon, as in the exact instance norm
+        self.fixed_batch = 1  # the folded weights belong to one image
 
     def affines(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(scale, shift) of every layer, measured by running the network on `x` area-downsampled by `factor`."""
@@ -64,6 +66,20 @@ class LowResStatsCAN(nn.Module):
 
     def fuse(self) -> "LowResStatsCAN":
         return self
+
+
+def deploy_stats_factor(norm_mode: str, factor: int | None) -> int:
+    """The statistics factor a registry CAN deploys with: `factor`, else the default for instance norms (1 otherwise)."""
+    from fastip.errors import InputError
+
+    if factor is None:
+        return DEFAULT_STATS_FACTOR if norm_mode == "instance" else 1
+    if isinstance(factor, bool) or factor not in STATS_FACTORS:
+        raise InputError(f"norm_stats must be one of {', '.join(map(str, STATS_FACTORS))} (1: exact instance norm), "
+                         f"not {factor!r}")
+    if factor != 1 and norm_mode != "instance":
+        raise InputError(f"norm_stats applies to instance-norm weights; these fold their {norm_mode!r} norm already")
+    return factor
 
 
 def stats_form(can: nn.Module, factor: int, eps: float) -> nn.Module:
