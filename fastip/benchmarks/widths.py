@@ -1,8 +1,8 @@
 """Channel-width study: CAN of each width (and zero-padded layouts) timed per backend, as GFLOP/s and % of peak.
 
 `fastip-bench --widths 16,24,32,48,24p32` builds a CAN of every width (depth 9 by default, folded, seeded random
-weights: timing does not depend on trained values), exports each to ONNX and times every (width, backend) in one
-pinned worker, interleaved round by round so load drifts hit all alike; medians are reported. `24p32` is CAN24
+weights: timing does not depend on trained values), exports each to ONNX and times it on every backend in one
+pinned worker, the backends alternating run by run so load drifts hit them alike; medians are reported. `24p32` is CAN24
 with its hidden channels zero-padded to 32: the same outputs (the worker checks), the MACs of a CAN32 layer.
 Besides the whole network, one hidden layer (width -> width, dilation 4) is timed alone: the whole network's
 rate mixes in the 3-channel first and last layers, whose work fills the vector units badly.
@@ -169,7 +169,21 @@ def run_study(variants: tuple[WidthVariant, ...], backends: tuple[str, ...], siz
 
 
 def time_items(spec: dict[str, Any]) -> dict[str, Any]:
-    """Worker side: open every (item, backend), check padded networks against their unpadded twin, time in rounds."""
+    """Worker side: per variant, open its models on every backend, time them in interleaved rounds, close them.
+
+    Variants run one after another (all of them open at once would not fit in memory at 1080p); within a variant
+    the backends and parts alternate run by run. A padded network's output is checked against its unpadded twin.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for item in spec["items"]:
+        groups.setdefault(item["variant"], []).append(item)
+    rows, first = [], {}
+    for items in groups.values():
+        rows += _time_group(items, spec, first)
+    return {"rows": rows}
+
+
+def _time_group(items: list[dict[str, Any]], spec: dict[str, Any], first: dict) -> list[dict[str, Any]]:
     import time
 
     from fastip.runtimes.openvino import OpenVinoSession
@@ -179,7 +193,7 @@ def time_items(spec: dict[str, Any]) -> dict[str, Any]:
     w, h = spec["size"]
     threads = spec.get("threads")
     calls = []
-    for item in spec["items"]:
+    for item in items:
         inputs = [TensorSpec("input", (1, item["in_channels"], "H", "W"))]
         outputs = [TensorSpec("output", ("N", "C", "H", "W"))]
         # one input per channel count: a padded network and its unpadded twin see the same image
@@ -187,32 +201,32 @@ def time_items(spec: dict[str, Any]) -> dict[str, Any]:
         for backend in spec["backends"]:
             if backend == "ort":
                 session = OrtSession(Path(item["onnx"]), inputs, outputs, threads=threads)
-            elif backend == "openvino":
-                session = OpenVinoSession(Path(item["onnx"]), inputs, outputs, threads=threads, hint="latency")
             else:
-                raise InputError(f"the width study runs on ort and openvino, not {backend!r}")
+                session = OpenVinoSession(Path(item["onnx"]), inputs, outputs, threads=threads, hint="latency")
             calls.append((item, backend, session, feed))
-    first = {}
-    for item, backend, session, feed in calls:  # warm-up, and the padded layouts' parity with their twins
-        out = session.run(feed)["output"]
-        if item["part"] == "network":
-            first[(item["variant"], backend)] = out
-    samples: dict[int, list[float]] = {i: [] for i in range(len(calls))}
-    for _ in range(int(spec["rounds"])):
-        for i, (_, _, session, feed) in enumerate(calls):
-            t0 = time.perf_counter()
-            session.run(feed)
-            samples[i].append((time.perf_counter() - t0) * 1000.0)
     rows = []
-    for i, (item, backend, session, _) in enumerate(calls):
-        row = {**item, "backend": backend, "median_ms": float(np.median(samples[i])), "min_ms": float(np.min(samples[i])),
-               "samples_ms": samples[i]}
+    try:
+        for item, backend, session, feed in calls:  # warm-up, keeping the networks' outputs for the parity check
+            out = session.run(feed)["output"]
+            if item["part"] == "network":
+                first[(item["variant"], backend)] = out
+        samples: list[list[float]] = [[] for _ in calls]
+        for _ in range(int(spec["rounds"])):
+            for i, (_, _, session, feed) in enumerate(calls):
+                t0 = time.perf_counter()
+                session.run(feed)
+                samples[i].append((time.perf_counter() - t0) * 1000.0)
+    finally:
+        for _, _, session, _ in calls:
+            session.close()
+    for (item, backend, _, _), times in zip(calls, samples):
+        row = {**item, "backend": backend, "median_ms": float(np.median(times)), "min_ms": float(np.min(times)),
+               "samples_ms": times}
         twin = first.get((str(item["width"]), backend))
         if item["part"] == "network" and item["channels"] != item["width"] and twin is not None:
             row["max_abs_diff_vs_unpadded"] = float(np.abs(first[(item["variant"], backend)] - twin).max())
         rows.append(row)
-        session.close()
-    return {"rows": rows}
+    return rows
 
 
 def study_table(study: dict[str, Any]):
