@@ -1,6 +1,6 @@
 """One measurement in a fresh process: `python -m fastip.benchmarks.worker` reads a JSON spec on stdin, writes JSON.
 
-Spec keys: kind ("model", "operator", "peak" or "auto"), threads, budget {warmup, min_runs, min_time}, timed (.npy uint8 HWC
+Spec keys: kind ("model", "operator", "peak", "auto" or "widths"), threads, budget {warmup, min_runs, min_time}, timed (.npy uint8 HWC
 path of the image to time), images (.npy paths each run once for quality), outputs (.npy paths, one per image).
 A model spec adds bundle, backend, precision, hint, device (openvino), batch, requests, overhead_runs and pipeline_runs; an operator spec
 adds operator, family, scale.
@@ -203,6 +203,10 @@ def main() -> int:
             choice = choose(spec["bundle"], precisions=(spec["precision"],), threads=spec.get("threads"),
                             size=tuple(spec["size"]))
             reply = {"choice": choice.to_dict(), "reason": choice.reason}
+        elif kind == "widths":
+            from fastip.benchmarks.widths import time_items
+
+            reply = time_items(spec)
         else:
             reply = run_model(spec) if kind == "model" else run_operator(spec)
     except Exception as exc:  # the parent records the message in the report row

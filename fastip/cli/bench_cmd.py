@@ -12,6 +12,7 @@ EPILOG = """examples:
   fastip-bench can32 --weights l0_smoothing --backends ort,openvino --batch 1,4 --requests 1,4 \
       --hints latency,throughput -o report-serving/
   fastip-bench --compare report-old/results.json report/results.json
+  fastip-bench --widths 16,24,32,48,24p32 --backends ort,openvino --sizes 1920x1080 --threads 2 --min-runs 3 -o widths/
 """
 
 
@@ -78,6 +79,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="exit 0 even when a requested row could not run (it is still reported)")
     parser.add_argument("--env", action="store_true",
                         help="print this machine's CPU, flags, load, versions and measured FP32 peak per --threads value, then exit")
+    parser.add_argument("--widths", help="channel-width study instead of a model: CAN of these widths (WpP: width W "
+                        "zero-padded to P channels), e.g. 16,24,32,48,24p32, timed per --backends at the first --sizes "
+                        "and --threads in --min-runs interleaved rounds; writes widths.json/widths.md to -o")
+    parser.add_argument("--depth", type=int, default=9, help="layers of the --widths CANs (default: 9, CAN24's)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     add_trust_code(parser)
     parser.set_defaults(func=run)
@@ -103,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         environment["fp32_peak"] = measure_peaks(_threads(args.threads))
         print("\n".join(describe_environment(environment)))
         return 0
+    if args.widths:
+        return _width_study(args)
     if not args.target:
         raise InputError("give a model name or a bundle directory to benchmark (or --compare OLD NEW)")
     from fastip.benchmarks.inputs import check_bundle_path, parse_size
@@ -143,6 +150,32 @@ def run(args: argparse.Namespace) -> int:
               f"{(failed[0].reason or failed[0].status).splitlines()[0]}); pass --keep-going to accept that, "
               "or --allow-fallback for a precision that fails its gate", file=sys.stderr)
         return 1
+    return 0
+
+
+def _width_study(args: argparse.Namespace) -> int:
+    from fastip.benchmarks.inputs import parse_size
+    from fastip.benchmarks.runner import Progress
+    from fastip.benchmarks.table import text_table
+    from fastip.benchmarks.widths import parse_widths, run_study, study_table, write_study
+    from fastip.errors import InputError
+
+    if args.target:
+        raise InputError("--widths builds its own CANs; give no model or bundle with it")
+    if not 3 <= args.depth <= 12:
+        raise InputError(f"--depth must be 3-12, not {args.depth}")
+    variants = parse_widths(args.widths)
+    progress = None if args.quiet else Progress(0)
+    try:
+        study = run_study(variants, tuple(_list(args.backends)), parse_size(_list(args.sizes)[0]),
+                          _threads(args.threads)[0], depth=args.depth, rounds=args.min_runs,
+                          note=progress.note if progress else lambda _: None)
+    finally:
+        if progress:
+            progress.close()
+    paths = write_study(study, args.out)
+    print(text_table(study_table(study)))
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
 
 

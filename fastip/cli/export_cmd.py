@@ -31,6 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="shipped weight name (see `fastip models -v`; SR and face models default to theirs, "
                                              "CAN needs one per operator), a .pt/.safetensors file, or none for untrained")
     parser.add_argument("--norm", choices=("batch", "instance", "none"), help="CAN only: norm mode (batch folds into the convs)")
+    parser.add_argument("--norm-stats", type=int, choices=(1, 2, 4, 8),
+                        help="CAN with instance-norm weights: fold each image's norms from statistics measured at "
+                             "1/N resolution (default 4; 1 keeps the exact full-resolution instance norm)")
     parser.add_argument("--input-shape", help="for your own module: NxCxHxW with letters for dynamic dims, e.g. 1x3xHxW")
     parser.add_argument("--opset", type=int, default=MIN_OPSET, help=f"ONNX opset (>= {MIN_OPSET})")
     parser.add_argument("--rtol", type=float, default=1e-4, help="validation tolerance: max abs error / output range")
@@ -96,8 +99,9 @@ def run(args: argparse.Namespace) -> int:
     quant = {k: v for k, v in vars(args).items() if k.startswith("quant_") and v is not None}
     model = _source(args)
     bundle = export_model(model, args.out, target=args.target, precision=args.precision, weights=args.weights,
-                          norm=args.norm, input_shape=args.input_shape, opset=args.opset, rtol=args.rtol,
-                          overwrite=args.overwrite, device=args.device, progress=quiet if args.quiet else stderr_progress,
+                          norm=args.norm, norm_stats=args.norm_stats, input_shape=args.input_shape, opset=args.opset,
+                          rtol=args.rtol, overwrite=args.overwrite, device=args.device,
+                          progress=quiet if args.quiet else stderr_progress,
                           **{k[len("quant_"):]: v for k, v in quant.items()})
     worst = max((v.max_abs_error for v in bundle.manifest.validation), default=0.0)
     print(f"{bundle.root}: {bundle.manifest.model} [{', '.join(bundle.manifest.artifacts)}], "
@@ -124,7 +128,8 @@ def _source(args: argparse.Namespace):
         return args.model
     if "onnx_family" not in given:
         raise InputError(f"importing {args.model} needs --family can|sr|face|custom (what the model does)")
-    for flag, value in (("--weights", args.weights), ("--norm", args.norm), ("--input-shape", args.input_shape)):
+    for flag, value in (("--weights", args.weights), ("--norm", args.norm), ("--norm-stats", args.norm_stats),
+                        ("--input-shape", args.input_shape)):
         if value is not None:
             raise InputError(f"{flag} does not apply to an ONNX file: its graph holds its weights and input shape")
     options = ImportOptions(family=args.onnx_family, layout=args.onnx_layout or "NCHW",

@@ -28,8 +28,9 @@ def stderr_progress(message: str, _start=[time.perf_counter()]) -> None:  # noqa
 
 
 def export_model(model: str | ModelSource, out: str | os.PathLike, *, target: str = "onnx", precision: str = "fp32",
-                 weights: str | None = None, norm: str | None = None, input_shape: str | None = None,
-                 opset: int = MIN_OPSET, rtol: float = RTOL, overwrite: bool = True, device: str | None = None,
+                 weights: str | None = None, norm: str | None = None, norm_stats: int | None = None,
+                 input_shape: str | None = None, opset: int = MIN_OPSET, rtol: float = RTOL, overwrite: bool = True,
+                 device: str | None = None,
                  progress: Callable[[str], None] = lambda _: None, **quant_options) -> Bundle:
     """Export a registry model (or `pkg.module:fn`) to a validated bundle at `out`; nothing is left on failure.
 
@@ -47,7 +48,7 @@ def export_model(model: str | ModelSource, out: str | os.PathLike, *, target: st
     source = model if isinstance(model, ModelSource) else None
     if source is None:
         progress(f"building {model}")
-        source = resolve(model, weights=weights, norm=norm, input_shape=input_shape)
+        source = resolve(model, weights=weights, norm=norm, norm_stats=norm_stats, input_shape=input_shape)
     outputs = output_specs(source)
     with BundleWriter(out, overwrite=overwrite) as writer:
         root = writer.dir

@@ -37,7 +37,8 @@ def spatial_output_specs(input_spec: TensorSpec, probe: list[int], names: list[s
     """Output specs from one probe run: batch is N, spatial dims scale the input's dynamic H and W by an integer."""
     specs = []
     for name, out in zip(names, outs):
-        dims: list[int | str] = ["N", *out.shape[1:]]
+        lead = input_spec.shape[0] if input_spec.shape and isinstance(input_spec.shape[0], int) else "N"
+        dims: list[int | str] = [lead, *out.shape[1:]]
         if out.ndim == 4 and len(input_spec.shape) == 4:
             for axis in (2, 3):
                 in_dim = input_spec.shape[axis]

@@ -54,10 +54,12 @@ def parse_input_shape(text: str) -> tuple[int | str, ...]:
     return ("N", *dims[1:]) if dims[0] == 1 else tuple(dims)
 
 
-def resolve(model: str, *, weights: str | None = None, norm: str | None = None,
+def resolve(model: str, *, weights: str | None = None, norm: str | None = None, norm_stats: int | None = None,
             input_shape: str | None = None) -> ModelSource:
     """Build a registry model by name, or a user's `package.module:function` returning an nn.Module."""
     if ":" in model:
+        if norm_stats is not None:
+            raise InputError("--norm-stats applies to the registry's CAN models, not your own modules")
         return _resolve_import(model, weights=weights, input_shape=input_shape or "1x3xHxW")
     from fastip import models
 
@@ -69,17 +71,24 @@ def resolve(model: str, *, weights: str | None = None, norm: str | None = None,
         if spec.family != "can":
             raise InputError(f"--norm applies to CAN models only, not {model} ({spec.family})")
         kwargs["norm"] = norm
+    if norm_stats is not None:
+        if "norm_stats" not in _typed_options(spec.builder):
+            raise InputError(f"--norm-stats applies to can24 and can32 with instance-norm weights, not {model}")
+        kwargs["norm_stats"] = norm_stats
     weights = choose_weights(spec, weights)
     module = spec.build(weights=weights, **kwargs)
     if getattr(module, "norm_mode", None):  # a CAN takes its norm from its weights: record the one built
         kwargs["norm"] = module.norm_mode
+    if getattr(module, "norm_stats", 1) != 1:  # instance norms folded per image from low-resolution statistics
+        kwargs["norm_stats"] = module.norm_stats
+    deploy = deploy_form(module)
+    batch = getattr(deploy, "fixed_batch", None) or "N"  # a deploy form may hold one image's folded weights
     if spec.io.input_size:
-        shape: tuple[int | str, ...] = ("N", 3, *spec.io.input_size)
+        shape: tuple[int | str, ...] = (batch, 3, *spec.io.input_size)
     else:
-        shape = ("N", 3, "H", "W")
+        shape = (batch, 3, "H", "W")
     record = {"kind": "registry", "builder": spec.name, "kwargs": kwargs, "weights": weights, "untrained": weights is None}
-    return ModelSource(spec.name, spec.family, spec.io, module, deploy_form(module),
-                       TensorSpec(INPUT_NAME, shape), record)
+    return ModelSource(spec.name, spec.family, spec.io, module, deploy, TensorSpec(INPUT_NAME, shape), record)
 
 
 def shipped_weight_names(spec) -> list[str]:

@@ -138,9 +138,12 @@ class CAN(nn.Module):
         return self.last(self.layers(x))
 
     def fuse(self) -> nn.Module:
-        """Deploy form: norms folded into the convs (conv + leaky ReLU only); `instance` stays as is."""
+        """Deploy form: norms folded into the convs (conv + leaky ReLU only); `instance` norms fold per image, from
+        statistics measured at 1/`norm_stats` resolution (fastip.models.can_stats; 1 keeps the exact instance norm)."""
         if not self.foldable:
-            return self
+            from fastip.models.can_stats import stats_form
+
+            return stats_form(self, getattr(self, "norm_stats", 1), EPS)
         parts = [layer.fused() for layer in self.layers]
         last = nn.Conv2d(self.last.in_channels, self.last.out_channels, 1, bias=True)
         last.load_state_dict(self.last.state_dict())
@@ -152,10 +155,13 @@ def saved_norm(state: dict | None) -> str:
     return "batch" if state is None or any(k.endswith("running_mean") for k in state) else "instance"
 
 
-def _build(name: str, depth: int, width: int, weights: str | None, norm: str | None) -> CAN:
+def _build(name: str, depth: int, width: int, weights: str | None, norm: str | None, norm_stats: int | None) -> CAN:
+    from fastip.models.can_stats import deploy_stats_factor
+
     spec = _get_spec(name)
     read = None if weights is None else read_weights(weights, spec)
     model = CAN(depth=depth, width=width, norm=norm or saved_norm(read and read[1]))
+    model.norm_stats = deploy_stats_factor(model.norm_mode, norm_stats)
     if read is not None:
         path, state = read
         fit_state(model, state, path, spec)
@@ -163,12 +169,12 @@ def _build(name: str, depth: int, width: int, weights: str | None, norm: str | N
 
 
 @register_model(family="can", io=CAN_IO, description="CAN, 24 channels, depth 9 (dilations 1..64)")
-def can24(*, weights: str | None = None, norm: str | None = None) -> CAN:
+def can24(*, weights: str | None = None, norm: str | None = None, norm_stats: int | None = None) -> CAN:
     """CAN24: 7 dilated layers (1..64), a 3x3 layer and a 1x1 projection, 24 channels; norm from the weights by default."""
-    return _build("can24", 9, 24, weights, norm)
+    return _build("can24", 9, 24, weights, norm, norm_stats)
 
 
 @register_model(family="can", io=CAN_IO, description="CAN, 32 channels, depth 10 (dilations 1..128)")
-def can32(*, weights: str | None = None, norm: str | None = None) -> CAN:
+def can32(*, weights: str | None = None, norm: str | None = None, norm_stats: int | None = None) -> CAN:
     """CAN32: 8 dilated layers (1..128), a 3x3 layer and a 1x1 projection, 32 channels; norm from the weights by default."""
-    return _build("can32", 10, 32, weights, norm)
+    return _build("can32", 10, 32, weights, norm, norm_stats)
