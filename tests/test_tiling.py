@@ -111,7 +111,7 @@ def test_bundle_of_instance_norm_weights_is_refused(tmp_path):
 
     path = save_state_dict(_perturbed(CAN(depth=9, width=24, norm="instance")).state_dict(), tmp_path / "w.safetensors")
     bundle = export_model("can24", tmp_path / "bundle", target="onnx", weights=str(path))
-    assert bundle.manifest.source["kwargs"] == {"norm": "instance", "norm_stats": 4}
+    assert bundle.manifest.source["kwargs"] == {"norm": "instance"}
     with pytest.raises(NotTileableError, match="untiled"):
         bundle_receptive_field(bundle)
 

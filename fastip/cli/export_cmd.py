@@ -32,8 +32,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                              "CAN needs one per operator), a .pt/.safetensors file, or none for untrained")
     parser.add_argument("--norm", choices=("batch", "instance", "none"), help="CAN only: norm mode (batch folds into the convs)")
     parser.add_argument("--norm-stats", type=int, choices=(1, 2, 4, 8),
-                        help="CAN with instance-norm weights: fold each image's norms from statistics measured at "
-                             "1/N resolution (default 4; 1 keeps the exact full-resolution instance norm)")
+                        help="CAN with instance-norm weights: fold each image's norms into the convs from statistics "
+                             "measured at 1/N resolution (default 1: the exact full-resolution instance norm)")
     parser.add_argument("--input-shape", help="for your own module: NxCxHxW with letters for dynamic dims, e.g. 1x3xHxW")
     parser.add_argument("--opset", type=int, default=MIN_OPSET, help=f"ONNX opset (>= {MIN_OPSET})")
     parser.add_argument("--rtol", type=float, default=1e-4, help="validation tolerance: max abs error / output range")

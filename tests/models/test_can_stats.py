@@ -57,14 +57,17 @@ def test_folded_low_res_statistics_equal_the_norm_applied_with_them(astronaut):
 
 
 def test_statistics_factor_one_is_the_exact_instance_norm():
-    source = perturbed_source("can24", seed=1, norm="instance", norm_stats=1)
-    assert source.deploy is source.module and source.input.shape[0] == "N"
+    for kwargs in ({"norm_stats": 1}, {}):  # the default deploys the exact instance norm
+        source = perturbed_source("can24", seed=1, norm="instance", **kwargs)
+        assert source.deploy is source.module and source.input.shape[0] == "N"
+        assert "norm_stats" not in source.record["kwargs"] or kwargs
     assert stats_form(source.module, 1, EPS) is source.module
 
 
 def test_shipped_instance_weights_deploy_close_to_the_exact_norm(astronaut):
-    """Shipped dehaze weights on a real photograph: the default (1/4) statistics stay near the exact output."""
-    can = models.get("can24").build(weights="dehaze")
+    """Shipped dehaze weights on a real photograph: 1/4-resolution statistics stay near the exact output."""
+    assert models.get("can24").build(weights="dehaze").fuse().norm_mode == "instance"
+    can = models.get("can24").build(weights="dehaze", norm_stats=4)
     assert can.norm_stats == 4 and isinstance(can.fuse(), LowResStatsCAN)
     x = _image(astronaut, 256, 256)
     with torch.no_grad():
@@ -74,7 +77,7 @@ def test_shipped_instance_weights_deploy_close_to_the_exact_norm(astronaut):
 
 
 def test_export_folds_instance_norms_and_takes_one_image(tmp_path, astronaut):
-    source = perturbed_source("can24", seed=2, norm="instance")
+    source = perturbed_source("can24", seed=2, norm="instance", norm_stats=4)
     bundle = export_model(source, tmp_path / "stats", target="openvino")
     import onnx
 
