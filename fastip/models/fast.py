@@ -174,6 +174,8 @@ def read_fast_weights(weights: str | os.PathLike, name: str, base: str) -> tuple
     elif os.path.splitext(text)[1]:
         path = text
     else:
+        own.refuse_withdrawn(text)
+        base_spec.refuse_withdrawn(text)
         shipped = sorted({*own.weights, *base_spec.weights})
         raise InputError(f"model {name!r} (fast {base}) has no weights named {text!r}; shipped: "
                          f"{', '.join(shipped) or 'none'}; or give a .pt/.safetensors path")
