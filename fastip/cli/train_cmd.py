@@ -18,7 +18,7 @@ EPILOG = """examples:
 crops at several scales); their held-out split adds every fetched photograph whose name's sha256 is divisible by 5. Checkpoints go to the -o file plus <stem>.state.pt; --resume continues from them.
 
 --evaluate measures a CAN weight (shipped name, or a file with --operator) on the photos held-out split at
-320 and 1024 px longest side (fast-mode models at 1280): PSNR/SSIM against the operator, the unchanged
+320 and 1280 px longest side (fast-mode models at 1280 only): PSNR/SSIM against the operator, the unchanged
 input's PSNR, the gain and the worst image. The shipping rule: a gain of >= 2 dB on average and >= 0 dB on
 every image, at every size; fastip-train exits 1 when the weight fails it.
 """

@@ -37,7 +37,7 @@ def test_rule_needs_two_db_on_average_and_no_image_below_the_input():
 
 def test_identity_can_gains_nothing_and_a_shipped_weight_gains_on_the_held_out_pair(tmp_path):
     identity = evaluate_weight("can24", _identity_weights(tmp_path), CHEAP, data="samples", cache_dir=tmp_path / "c")
-    assert [e.size for e in identity] == [320]  # grace_hopper and china are under 1024 px: measured at 320 only
+    assert [e.size for e in identity] == [320]  # grace_hopper and china are under 1280 px: measured at 320 only
     assert [s.image for s in identity[0].scores] == ["grace_hopper", "china"]
     assert all(s.psnr == s.input_psnr for s in identity[0].scores)  # it returns its input: gain exactly 0
     assert failures(identity) == [f"+0.00 dB over the unchanged input on average at 320 px (needs +{MIN_GAIN:g})"]
