@@ -17,7 +17,7 @@ EPILOG = """examples:
 (or --val FOLDER). --data photos / samples+photos add the photographs of `fastip data fetch` (whole and in
 crops at several scales); their held-out split adds every fetched photograph whose name's sha256 is divisible by 5. Checkpoints go to the -o file plus <stem>.state.pt; --resume continues from them.
 
---evaluate measures a CAN weight (shipped name, or a file with --operator) on the photos held-out split at
+--evaluate measures a CAN weight (shipped name, or a file with --operator) on the photos held-out split (or --val's) at
 320 and 1280 px longest side (fast-mode models at 1280 only): PSNR/SSIM against the operator, the unchanged
 input's PSNR, the gain and the worst image. The shipping rule: a gain of >= 2 dB on average and >= 0 dB on
 every image, at every size; fastip-train exits 1 when the weight fails it.
@@ -133,18 +133,19 @@ def evaluate(args: argparse.Namespace, spec) -> int:
     if spec.family != "can" or not args.evaluate:
         raise InputError("--evaluate WEIGHTS measures CAN weights (--record needs --evaluate)")
     progress = quiet if args.quiet else stderr_progress
+    val = args.val or "photos"
     if args.record:
         if args.evaluate not in spec.weights:
             raise InputError(f"--record updates index.json: give a shipped weight name of {spec.name}, not {args.evaluate}")
-        entry, evaluations = review(spec.name, args.evaluate, cache_dir=args.cache, progress=progress)
+        entry, evaluations = review(spec.name, args.evaluate, val=val, cache_dir=args.cache, progress=progress)
     else:
         shipped = spec.weights.get(args.evaluate)
         operator = args.operator or (shipped.params.get("operator") if shipped else None)
         if not operator:
             raise InputError(f"name the operator that {args.evaluate} approximates with --operator")
         params = dict(args.param) if args.param or not shipped else shipped.params.get("operator_params", {})
-        evaluations = evaluate_weight(spec.name, args.evaluate, operator, params=params, cache_dir=args.cache,
-                                      progress=progress)
+        evaluations = evaluate_weight(spec.name, args.evaluate, operator, params=params, data=val,
+                                      cache_dir=args.cache, progress=progress)
     print(f"{spec.name} {args.evaluate}:")
     print("\n".join("  " + line for line in table_lines(evaluations)))
     reasons = failures(evaluations)

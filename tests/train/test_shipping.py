@@ -113,3 +113,19 @@ def test_export_of_a_withdrawn_weight_says_why_in_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and err.startswith(f"fastip: error: {WITHDRAWN[0]} weights '{WITHDRAWN[1]}' were withdrawn: ")
     assert "over the unchanged input" in err and "; use " in err
     assert not (tmp_path / "b").exists()
+
+
+def test_cli_evaluate_prints_the_measurements_and_fails_a_weight_below_the_rule(tmp_path, capsys):
+    from fastip.cli.train_cmd import main
+
+    weights = str(_identity_weights(tmp_path))
+    args = ["can24", "--evaluate", weights, "--operator", CHEAP, "--val", "samples", "--cache", str(tmp_path / "c"), "-q"]
+    assert main(args) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"can24 {weights}:"
+    assert out[1].startswith("    320 px,  2 images: PSNR ") and "gain +0.00 dB; worst " in out[1]
+    assert out[2] == f"  shipping rule: FAILS: +0.00 dB over the unchanged input on average at 320 px (needs +{MIN_GAIN:g})"
+    assert main(["can24", "--evaluate", weights, "--val", "samples", "-q"]) == 2
+    assert "--operator" in capsys.readouterr().err
+    assert main(["can24", "--evaluate", weights, "--operator", CHEAP, "--record", "-q"]) == 2
+    assert "--record updates index.json: give a shipped weight name" in capsys.readouterr().err
