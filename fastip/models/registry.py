@@ -130,7 +130,7 @@ def _load_weights_index() -> None:
         model = entry.pop("model")
         default = entry.pop("default", False)  # the weights an export without --weights takes
         if model in _REGISTRY and entry.get("withdrawn"):
-            _REGISTRY[model].withdrawn[entry["name"]] = Weights(**entry)
+            _REGISTRY[model].withdrawn[entry["name"]] = Weights(**{"file": "", **entry})  # its file is gone
         elif model in _REGISTRY and entry["name"] not in _REGISTRY[model].weights:
             add_weights(model, Weights(**entry))
             if default:

@@ -90,7 +90,7 @@ def test_publish_refuses_a_weight_that_fails_the_rule(tmp_path):
     assert read_index(tmp_path / "w") == [] and not (tmp_path / "w" / "can24_detail.safetensors").exists()
 
 
-WITHDRAWN = ("can24", "local_laplacian_detail")  # withdrawn from the shipped index by its measurement
+WITHDRAWN = ("can24", "l0_smoothing")  # withdrawn from the shipped index by its measurement
 
 
 def test_withdrawn_weight_is_listed_with_its_reason(capsys):
@@ -108,9 +108,10 @@ def test_withdrawn_weight_is_listed_with_its_reason(capsys):
 def test_export_of_a_withdrawn_weight_says_why_in_one_line(tmp_path, capsys):
     from fastip.cli import export_cmd
 
-    assert export_cmd.main([WITHDRAWN[0], "--weights", WITHDRAWN[1], "-o", str(tmp_path / "b")]) == 2
+    assert export_cmd.main([WITHDRAWN[0], "--weights", WITHDRAWN[1], "-o", str(tmp_path / "b"), "-q"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"fastip: error: {WITHDRAWN[0]} weights '{WITHDRAWN[1]}' were withdrawn: ")
+    assert err.count("\n") == 1
+    assert err.startswith(f"fastip-export: error: {WITHDRAWN[0]} weights '{WITHDRAWN[1]}' were withdrawn: ")
     assert "over the unchanged input" in err and "; use " in err
     assert not (tmp_path / "b").exists()
 
