@@ -66,7 +66,7 @@ def review(model: str, name: str, *, weights_dir: str | os.PathLike = WEIGHTS_DI
     reasons = failures(evaluations)
     if reasons:
         entry = {**{k: v for k, v in entry.items() if k not in ("file", "default")}, "withdrawn": "; ".join(reasons)}
-    write_index(index, weights_dir, upsert=[entry])
+    write_index(read_index(weights_dir), weights_dir, upsert=[entry])  # read again: the measurement takes minutes
     if reasons:
         (weights_dir / f"{model}_{name}.safetensors").unlink(missing_ok=True)
     return entry, evaluations
