@@ -176,8 +176,8 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
         net.load_state_dict(state)
 
     task = Task(batch, gradient_loss if loss == "gradient" else torch.nn.functional.mse_loss, evaluate, export_state, import_state)
-    steps, seconds, loss, metrics = fit(net, task, out, config, progress)
-    result = TrainResult(out=out, model=model, steps=steps, seconds=round(seconds, 1), loss=loss, metrics=metrics,
+    steps, seconds, last_loss, metrics = fit(net, task, out, config, progress)
+    result = TrainResult(out=out, model=model, steps=steps, seconds=round(seconds, 1), loss=last_loss, metrics=metrics,
                          evaluated_on=tuple(i.name for i in held),
                          params={"operator": operator, "operator_params": params, "norm": norm,
                                  "data": [i.name for i in photos],

@@ -130,3 +130,34 @@ def test_cli_evaluate_prints_the_measurements_and_fails_a_weight_below_the_rule(
     assert "--operator" in capsys.readouterr().err
     assert main(["can24", "--evaluate", weights, "--operator", CHEAP, "--record", "-q"]) == 2
     assert "--record updates index.json: give a shipped weight name" in capsys.readouterr().err
+
+
+def test_gradient_loss_adds_the_error_of_the_differences():
+    import torch
+
+    from fastip.train.can import gradient_loss
+
+    target = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    assert gradient_loss(target + 0.1, target).item() == pytest.approx(0.01, rel=1e-4)  # flat error: MSE only
+    rough = target + 0.1 * (torch.arange(16) % 2).float()  # the same size of error, alternating column by column
+    mse = torch.nn.functional.mse_loss(rough, target).item()
+    assert mse == pytest.approx(0.005, rel=1e-4)  # every horizontal difference is off by 0.1, no vertical one
+    assert gradient_loss(rough, target).item() == pytest.approx(mse + 0.01, rel=1e-4)
+
+
+def test_cli_trains_a_context_can_with_the_gradient_loss(tmp_path):
+    from fastip import models
+    from fastip.cli.train_cmd import main
+    from fastip.images import sample_image, write_image
+    from fastip.train.data import downscale
+
+    folder = tmp_path / "images"
+    for name in ("coffee", "rocket"):
+        write_image(folder / f"{name}.png", downscale(sample_image(name), 64))
+    assert main(["can24", "--operator", CHEAP, "--data", str(folder), "--val", str(folder), "--steps", "2", "--max-side", "64",
+                 "--threads", "1", "--loss", "gradient", "--context", "--cache", str(tmp_path / "c"),
+                 "-o", str(tmp_path / "w.pt"), "-q"]) == 0
+    params = json.loads((tmp_path / "w.json").read_text())["params"]
+    assert (params["loss"], params["context"]) == ("gradient", True)
+    net = models.get("can24").build(weights=str(tmp_path / "w.pt"))
+    assert net.context is not None and net.context.proj.weight.abs().sum().item() > 0  # the branch trained
