@@ -4,6 +4,7 @@ PSNR of returning the input unchanged, at a small and a large size; and the rule
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -81,10 +82,19 @@ class Evaluation:
                 "worst": {"image": w.image, "psnr": round(w.psnr, 2), "input_psnr": round(w.input_psnr, 2)}}
 
 
-def held_out_at(size: int, data: str = PHOTOS) -> list[NamedImage]:
-    """The held-out images of `data` shrunk to a longest side of `size`: above SMALL, only those at least that long."""
-    return [NamedImage(i.name, downscale(i.pixels, size)) for i in load_images(data, held_out=True)
-            if size <= SMALL or max(i.pixels.shape[:2]) >= size]
+@functools.lru_cache(maxsize=4)
+def held_out_at(size: int, data: str = PHOTOS) -> tuple[NamedImage, ...]:
+    """The held-out images of `data` shrunk to a longest side of `size`: above SMALL, only those at least that long.
+
+    Kept for the process: reading and checking the photographs costs more than a small CAN's forward pass.
+    """
+    return tuple(NamedImage(i.name, downscale(i.pixels, size)) for i in _held_out(data)
+                 if size <= SMALL or max(i.pixels.shape[:2]) >= size)
+
+
+@functools.lru_cache(maxsize=1)
+def _held_out(data: str) -> tuple[NamedImage, ...]:
+    return tuple(load_images(data, held_out=True))
 
 
 def rule_sizes(model: str) -> tuple[int, ...]:

@@ -62,11 +62,19 @@ def review(model: str, name: str, *, weights_dir: str | os.PathLike = WEIGHTS_DI
     if not is_operator_can(entry):
         raise InputError(f"{model}/{name} is not a CAN weight trained against an operator; the rule measures those")
     evaluations = measure_entry(entry, weights_dir / entry["file"], val=val, cache_dir=cache_dir, progress=progress)
+    return record(entry, evaluations, weights_dir=weights_dir), evaluations
+
+
+def record(entry: dict, evaluations: list[Evaluation], *, weights_dir: str | os.PathLike = WEIGHTS_DIR) -> dict:
+    """Write a shipped weight's measurements into its index entry; withdraw it (delete its file) when they fail the rule."""
+    from fastip.train.publish import read_index, write_index
+
+    weights_dir = Path(weights_dir)
     entry = {**entry, "evaluation": evaluation_record(evaluations)}
     reasons = failures(evaluations)
     if reasons:
         entry = {**{k: v for k, v in entry.items() if k not in ("file", "default")}, "withdrawn": "; ".join(reasons)}
-    write_index(read_index(weights_dir), weights_dir, upsert=[entry])  # read again: the measurement takes minutes
+    write_index(read_index(weights_dir), weights_dir, upsert=[entry])  # read again: a measurement takes minutes
     if reasons:
-        (weights_dir / f"{model}_{name}.safetensors").unlink(missing_ok=True)
-    return entry, evaluations
+        (weights_dir / f"{entry['model']}_{entry['name']}.safetensors").unlink(missing_ok=True)
+    return entry
