@@ -17,7 +17,7 @@ from fastip.train.metrics import psnr, ssim, to_uint8
 from fastip.train.targets import TargetCache
 
 SMALL, LARGE = 320, 1280  # longest sides measured: the training size, and large photographs (fast mode: LARGE only)
-MIN_GAIN = 2.0  # dB over the input unchanged, on average, that a shipped weight must reach at every size it is measured
+MIN_GAIN = 2.0  # dB over the input unchanged, on average, that a shipped weight must reach (at rule_size)
 
 
 @dataclass(frozen=True)
@@ -97,15 +97,20 @@ def _held_out(data: str) -> tuple[NamedImage, ...]:
     return tuple(load_images(data, held_out=True))
 
 
-def rule_sizes(model: str) -> tuple[int, ...]:
-    """The sizes a weight of `model` is held to: fast-mode models at LARGE, full-resolution CANs at SMALL and LARGE."""
+def measured_sizes(model: str) -> tuple[int, ...]:
+    """The sizes a weight of `model` is measured at: fast-mode models at LARGE, full-resolution CANs at SMALL and LARGE."""
     return (LARGE,) if "_fast" in model else (SMALL, LARGE)
+
+
+def rule_size(model: str) -> int:
+    """The size the shipping rule holds a weight of `model` to: the training size, fast-mode models' LARGE."""
+    return LARGE if "_fast" in model else SMALL
 
 
 def evaluate_weight(model: str, weights: str | os.PathLike, operator: str, *, params: dict[str, Any] | None = None,
                     sizes: tuple[int, ...] | None = None, data: str = PHOTOS, cache_dir: str | os.PathLike | None = None,
                     progress: Callable[[str], None] = lambda _: None) -> list[Evaluation]:
-    """Measure `weights` (a shipped name or a file) of CAN `model` against `operator` at each size (default rule_sizes)."""
+    """Measure `weights` (a shipped name or a file) of CAN `model` against `operator` at each size (default measured_sizes)."""
     import torch
 
     from fastip import models
@@ -117,7 +122,7 @@ def evaluate_weight(model: str, weights: str | os.PathLike, operator: str, *, pa
     cache = TargetCache(cache_dir)
     net = models.get(model).build(weights=str(weights)).eval()
     out = []
-    for size in sizes or rule_sizes(model):
+    for size in sizes or measured_sizes(model):
         scores = []
         images = held_out_at(size, data)
         if not images:
@@ -130,13 +135,17 @@ def evaluate_weight(model: str, weights: str | os.PathLike, operator: str, *, pa
             progress(f"{model}/{weights} {size} px {image.name}: {scores[-1].psnr:.2f} dB (input {scores[-1].input_psnr:.2f})")
         out.append(Evaluation(size, tuple(scores)))
     if not out:
-        raise InputError(f"no held-out image of {data} is {min(sizes or rule_sizes(model))} px long or more")
+        raise InputError(f"no held-out image of {data} is {min(sizes or measured_sizes(model))} px long or more")
     return out
 
 
-def failures(evaluations: list[Evaluation]) -> list[str]:
-    """Every way `evaluations` break the shipping rule."""
-    return [reason for e in evaluations for reason in e.failures()]
+def failures(evaluations: list[Evaluation], model: str) -> list[str]:
+    """Every way `evaluations` of a `model` weight break the shipping rule (at rule_size(model))."""
+    size = rule_size(model)
+    held = [e for e in evaluations if e.size == size]
+    if not held:
+        return [f"not measured at {size} px (no held-out image that large)"]
+    return [reason for e in held for reason in e.failures()]
 
 
 def table_lines(evaluations: list[Evaluation]) -> list[str]:

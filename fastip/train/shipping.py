@@ -38,7 +38,7 @@ def check_shippable(entry: dict, weights: str | os.PathLike, *, val: str = PHOTO
                     progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """The evaluation record of a CAN weight that passes the rule; raises InputError saying why one does not."""
     evaluations = measure_entry(entry, weights, val=val, cache_dir=cache_dir, progress=progress)
-    reasons = failures(evaluations)
+    reasons = failures(evaluations, entry["model"])
     if reasons:
         raise InputError(f"{entry['model']}/{entry['name']} does not ship: {'; '.join(reasons)}")
     return evaluation_record(evaluations)
@@ -71,7 +71,7 @@ def record(entry: dict, evaluations: list[Evaluation], *, weights_dir: str | os.
 
     weights_dir = Path(weights_dir)
     entry = {**entry, "evaluation": evaluation_record(evaluations)}
-    reasons = failures(evaluations)
+    reasons = failures(evaluations, entry["model"])
     if reasons:
         entry = {**{k: v for k, v in entry.items() if k not in ("file", "default")}, "withdrawn": "; ".join(reasons)}
     write_index(read_index(weights_dir), weights_dir, upsert=[entry])  # read again: a measurement takes minutes

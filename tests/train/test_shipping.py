@@ -26,13 +26,16 @@ def _identity_weights(tmp_path):
 
 def test_rule_needs_two_db_on_average_and_no_image_below_the_input():
     scores = (ImageScore("a", 33.0, 0.9, 30.0), ImageScore("b", 31.5, 0.9, 30.5))
-    assert failures([Evaluation(320, scores)]) == []
+    assert failures([Evaluation(320, scores)], "can24") == []
     short = Evaluation(320, (ImageScore("a", 31.0, 0.9, 30.0), ImageScore("b", 31.5, 0.9, 30.5)))
-    assert failures([short]) == [f"+1.00 dB over the unchanged input on average at 320 px (needs +{MIN_GAIN:g})"]
-    below = Evaluation(1024, (ImageScore("a", 40.0, 0.9, 30.0), ImageScore("b", 29.9, 0.9, 30.0)))
-    assert failures([below]) == ["worse than the unchanged input on 1 of 2 images at 1024 px "
-                                 "(worst b: 29.90 dB against 30.00)"]
+    assert failures([short], "can32") == [f"+1.00 dB over the unchanged input on average at 320 px (needs +{MIN_GAIN:g})"]
+    below = Evaluation(1280, (ImageScore("a", 40.0, 0.9, 30.0), ImageScore("b", 29.9, 0.9, 30.0)))
+    assert failures([below], "can24_fast4") == ["worse than the unchanged input on 1 of 2 images at 1280 px "
+                                                "(worst b: 29.90 dB against 30.00)"]
     assert below.worst.image == "b" and below.gain == pytest.approx(4.95)
+    # full-resolution weights are held to the rule at the training size, fast-mode ones at 1280 px; both are recorded
+    assert failures([Evaluation(320, scores), below], "can24") == []
+    assert failures([Evaluation(320, scores)], "can24_fast4") == ["not measured at 1280 px (no held-out image that large)"]
 
 
 def test_identity_can_gains_nothing_and_a_shipped_weight_gains_on_the_held_out_pair(tmp_path):
@@ -40,9 +43,9 @@ def test_identity_can_gains_nothing_and_a_shipped_weight_gains_on_the_held_out_p
     assert [e.size for e in identity] == [320]  # grace_hopper and china are under 1280 px: measured at 320 only
     assert [s.image for s in identity[0].scores] == ["grace_hopper", "china"]
     assert all(s.psnr == s.input_psnr for s in identity[0].scores)  # it returns its input: gain exactly 0
-    assert failures(identity) == [f"+0.00 dB over the unchanged input on average at 320 px (needs +{MIN_GAIN:g})"]
+    assert failures(identity, "can24") == [f"+0.00 dB over the unchanged input on average at 320 px (needs +{MIN_GAIN:g})"]
     shipped = evaluate_weight("can24", "rof", "rof", data="samples", cache_dir=tmp_path / "c")
-    assert failures(shipped) == [] and shipped[0].gain > MIN_GAIN
+    assert failures(shipped, "can24") == [] and shipped[0].gain > MIN_GAIN
 
 
 def _entry(model="can24", name="detail_test"):
@@ -66,7 +69,7 @@ def test_review_withdraws_a_failing_weight_and_records_why(tmp_path):
     entry, evaluations = review("can24", "detail_test", weights_dir=weights_dir, val="samples", cache_dir=tmp_path / "c")
     assert not (weights_dir / "can24_detail_test.safetensors").exists()
     assert read_index(weights_dir) == [entry] and "file" not in entry
-    assert entry["withdrawn"] == "; ".join(failures(evaluations)) and "needs +2" in entry["withdrawn"]
+    assert entry["withdrawn"] == "; ".join(failures(evaluations, "can24")) and "needs +2" in entry["withdrawn"]
     assert entry["evaluation"]["320px"]["gain"] == 0.0 and entry["evaluation"]["320px"]["images"] == 2
     with pytest.raises(FastipError, match="no shipped weight"):
         review("can24", "detail_test", weights_dir=weights_dir, val="samples", cache_dir=tmp_path / "c")
