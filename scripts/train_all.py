@@ -147,22 +147,23 @@ def remeasure(jobs: list[str], cache: Path) -> int:
 
 def table(cache: Path) -> int:
     """Markdown rows: every CAN weight's held-out measurements under the shipping rule (index.json `evaluation`)."""
+    from fastip.train.evaluate import rule_size
     from fastip.train.publish import read_index
     from fastip.train.shipping import is_operator_can
 
     print("| weights | data | steps | training time | PSNR / SSIM vs operator, 320 px | 1280 px | input unchanged 320 / 1280 | "
-          "worst image (PSNR / input) | shipped |")
+          "worst image at the rule's size (PSNR / input) | shipped |")
     print("|---|---|---|---|---|---|---|---|---|")
     for e in sorted((e for e in read_index() if is_operator_can(e) and e.get("evaluation")),
                     key=lambda e: (e["model"], e["name"])):
         p, ev = e["params"], e["evaluation"]
         small, large = ev.get("320px"), ev.get("1280px")
-        worst = min((m for m in (small, large) if m), key=lambda m: m["worst"]["psnr"] - m["worst"]["input_psnr"])
-        data = p.get("data") if isinstance(p.get("data"), str) else f"{len(p.get('data', []))} images"
+        worst = ev.get(f"{rule_size(e['model'])}px") or small or large  # at the size the rule holds it to
+        data = p.get("data") if isinstance(p.get("data"), str) else f"{len(p.get('data', []))} images" if p.get("data") else "-"
         data += f" + {p['synthetic']} dead leaves" if p.get("synthetic") else ""
         cells = [f"{m['psnr']:.2f} / {m['ssim']:.3f}" if m else "-" for m in (small, large)]
         unchanged = " / ".join(f"{m['input_psnr']:.2f}" if m else "-" for m in (small, large))
-        shipped = f"withdrawn: {e['withdrawn']}" if e.get("withdrawn") else "yes"
+        shipped = f"withdrawn (rule at {rule_size(e['model'])} px)" if e.get("withdrawn") else "yes"
         seconds = p.get("train_seconds")
         print(f"| {e['model']} `{e['name']}` | {data} | {p.get('steps', 0):,} | "
               f"{f'{seconds / 60:.0f} min' if seconds else '-'} | {cells[0]} | {cells[1]} | {unchanged} | "
