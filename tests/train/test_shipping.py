@@ -106,6 +106,11 @@ def test_withdrawn_weight_is_listed_with_its_reason(capsys):
     out = capsys.readouterr().out
     assert f"    withdrawn {WITHDRAWN[1]}: {entry['withdrawn']}\n" in out
     assert f"weights {WITHDRAWN[1]}:" not in out
+    shipped = next(e for e in json.loads(WEIGHTS_INDEX.read_text())
+                   if e["model"] == WITHDRAWN[0] and e.get("evaluation") and not e.get("withdrawn"))
+    small = shipped["evaluation"]["320px"]
+    assert (f"      held-out 320px: {small['psnr']:.2f} dB (input unchanged {small['input_psnr']:.2f}, "
+            f"worst {small['worst']['image']} {small['worst']['psnr']:.2f})\n") in out
 
 
 def test_export_of_a_withdrawn_weight_says_why_in_one_line(tmp_path, capsys):
