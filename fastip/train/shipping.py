@@ -18,10 +18,11 @@ def is_operator_can(entry: dict) -> bool:
     return entry["model"].startswith(("can24", "can32")) and "operator" in entry.get("params", {})
 
 
-def evaluation_record(evaluations: list[Evaluation]) -> dict[str, Any]:
+def evaluation_record(evaluations: list[Evaluation], val: str | os.PathLike = PHOTOS) -> dict[str, Any]:
     """The index.json form of a weight's held-out measurements, by size."""
-    return {"on": "held-out photographs (grace_hopper, china and the photos split's held-out ones)",
-            **{f"{e.size}px": e.summary() for e in evaluations}}
+    on = ("held-out photographs (grace_hopper, china and the photos split's held-out ones)" if str(val) == PHOTOS
+          else f"held-out images of {val}")
+    return {"on": on, **{f"{e.size}px": e.summary() for e in evaluations}}
 
 
 def measure_entry(entry: dict, weights: str | os.PathLike, *, val: str = PHOTOS,
@@ -41,7 +42,7 @@ def check_shippable(entry: dict, weights: str | os.PathLike, *, val: str = PHOTO
     reasons = failures(evaluations, entry["model"])
     if reasons:
         raise InputError(f"{entry['model']}/{entry['name']} does not ship: {'; '.join(reasons)}")
-    return evaluation_record(evaluations)
+    return evaluation_record(evaluations, val)
 
 
 def review(model: str, name: str, *, weights_dir: str | os.PathLike = WEIGHTS_DIR, val: str = PHOTOS,
@@ -62,15 +63,16 @@ def review(model: str, name: str, *, weights_dir: str | os.PathLike = WEIGHTS_DI
     if not is_operator_can(entry):
         raise InputError(f"{model}/{name} is not a CAN weight trained against an operator; the rule measures those")
     evaluations = measure_entry(entry, weights_dir / entry["file"], val=val, cache_dir=cache_dir, progress=progress)
-    return record(entry, evaluations, weights_dir=weights_dir), evaluations
+    return record(entry, evaluations, weights_dir=weights_dir, val=val), evaluations
 
 
-def record(entry: dict, evaluations: list[Evaluation], *, weights_dir: str | os.PathLike = WEIGHTS_DIR) -> dict:
+def record(entry: dict, evaluations: list[Evaluation], *, weights_dir: str | os.PathLike = WEIGHTS_DIR,
+           val: str | os.PathLike = PHOTOS) -> dict:
     """Write a shipped weight's measurements into its index entry; withdraw it (delete its file) when they fail the rule."""
     from fastip.train.publish import read_index, write_index
 
     weights_dir = Path(weights_dir)
-    entry = {**entry, "evaluation": evaluation_record(evaluations)}
+    entry = {**entry, "evaluation": evaluation_record(evaluations, val)}
     reasons = failures(evaluations, entry["model"])
     if reasons:
         entry = {**{k: v for k, v in entry.items() if k not in ("file", "default")}, "withdrawn": "; ".join(reasons)}

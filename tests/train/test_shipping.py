@@ -71,6 +71,7 @@ def test_review_withdraws_a_failing_weight_and_records_why(tmp_path):
     assert read_index(weights_dir) == [entry] and "file" not in entry
     assert entry["withdrawn"] == "; ".join(failures(evaluations, "can24")) and "needs +2" in entry["withdrawn"]
     assert entry["evaluation"]["320px"]["gain"] == 0.0 and entry["evaluation"]["320px"]["images"] == 2
+    assert entry["evaluation"]["on"] == "held-out images of samples"
     with pytest.raises(FastipError, match="no shipped weight"):
         review("can24", "detail_test", weights_dir=weights_dir, val="samples", cache_dir=tmp_path / "c")
 
