@@ -156,11 +156,6 @@ class CAN(nn.Module):
     def foldable(self) -> bool:
         return self.norm_mode != "instance"
 
-    @property
-    def whole_image(self) -> bool:
-        """Whether outputs depend on the whole image (instance norm, global context), so tiles differ from it."""
-        return self.norm_mode == "instance" or self.context is not None
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.context is None:
             return self.last(self.layers(x))
