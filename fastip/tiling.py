@@ -70,7 +70,7 @@ def receptive_field(module) -> ReceptiveField:
     """The receptive field of a convolutional nn.Module, from its layers in definition order (an upper bound)."""
     from torch import nn
 
-    from fastip.models.can import AdaptiveNorm
+    from fastip.models.can import AdaptiveNorm, GlobalContext
     from fastip.models.fast import FastCAN
 
     if isinstance(module, FastCAN):
@@ -85,6 +85,9 @@ def receptive_field(module) -> ReceptiveField:
             raise NotTileableError(f"{type(module).__name__} normalises with per-image statistics ({name or 'model'}: "
                                    f"{type(layer).__name__}), so each tile would be normalised differently; "
                                    "run it untiled, or use weights trained with a norm that folds (--norm batch)")
+        if isinstance(layer, GlobalContext):
+            raise NotTileableError(f"{type(module).__name__} feeds statistics of the whole image back ({name}), so each "
+                                   "tile would see different ones; run it untiled")
         if isinstance(layer, nn.Conv2d):
             (kh, kw), (dh, dw) = layer.kernel_size, layer.dilation
             radius += max(dh * (kh - 1), dw * (kw - 1)) / 2 / scale

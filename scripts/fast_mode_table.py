@@ -184,7 +184,9 @@ def publish(args: argparse.Namespace) -> list[dict]:
     """List fine-tuned fast weights in index.json with their measured held-out metrics."""
     from fastip.models.checkpoint import load_state_dict, save_state_dict
     from fastip.models.registry import WEIGHTS_DIR
+    from fastip.errors import FastipError
     from fastip.train.publish import read_index, write_index
+    from fastip.train.shipping import check_shippable
 
     quality_rows = json.loads(Path(args.quality).read_text())
     tuned = json.loads(Path(args.finetune).read_text())
@@ -200,9 +202,8 @@ def publish(args: argparse.Namespace) -> list[dict]:
         op, f = row["operator"], row["factor"]
         model = f"{args.base}_fast{f}"
         file = f"{model}_{op}.safetensors"
-        save_state_dict(load_state_dict(row["weights"]), WEIGHTS_DIR / file)
         images = list(dict.fromkeys(r["image"] for r in quality_rows if r["operator"] == op))
-        entries.append({
+        entry = {
             "model": model, "name": op, "file": file,
             "description": f"{model} approximating the {op} operator: the {args.base} '{op}' weights fine-tuned end to end "
                            "through the guided upsampling",
@@ -211,7 +212,14 @@ def publish(args: argparse.Namespace) -> list[dict]:
             "evaluated_on": ", ".join(images) + " (native size)",
             "params": {"operator": op, "operator_params": dict(operators.get(op).defaults), "base": args.base,
                        "base_weights": op, "factor": f, "steps": row["steps"], "train_seconds": row["seconds"],
-                       "max_side": row.get("max_side", 640), "crop": row.get("crop", 256), "batch": row.get("batch", 4), "lr": row.get("lr", 2e-4), "seed": 0}})
+                       "max_side": row.get("max_side", 640), "crop": row.get("crop", 256), "batch": row.get("batch", 4), "lr": row.get("lr", 2e-4), "seed": 0}}
+        try:  # the shipping rule: >= 2 dB over the unchanged input at 1280 px, no held-out photograph below it
+            entry["evaluation"] = check_shippable(entry, row["weights"])
+        except FastipError as exc:
+            print(f"not published: {exc}", file=sys.stderr)
+            continue
+        save_state_dict(load_state_dict(row["weights"]), WEIGHTS_DIR / file)
+        entries.append(entry)
     write_index(read_index(), upsert=entries)
     for e in entries:
         print(f"published {e['model']}/{e['name']}: {e['metrics']}", file=sys.stderr)

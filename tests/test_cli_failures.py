@@ -88,7 +88,7 @@ def test_bundle_weights_of_the_wrong_shape(can_bundle, tmp_path):
 
     copy = tmp_path / "b"
     shutil.copytree(can_bundle.root, copy)
-    save_state_dict(load_state_dict(REPO / "fastip" / "models" / "weights" / "can32_tv_l1.safetensors"),
+    save_state_dict(load_state_dict(REPO / "fastip" / "models" / "weights" / "can32_wls_tone.safetensors"),
                     copy / "weights.safetensors")
     rehash_manifest(copy)
     with pytest.raises(BundleError, match="do not fit can24: .* has shape"):

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 
 EPILOG = """examples:
-  fastip-export can32 --weights tv_l1 --target onnx -o out/can32
-  fastip-export can32 --weights tv_l1 --target openvino -o out/can32-ov
-  fastip-export can32 --weights tv_l1 --target openvino --device GPU -o out/can32-gpu   # compiled and validated on GPU
+  fastip-export can24 --weights tv_l1 --target onnx -o out/can24
+  fastip-export can24 --weights tv_l1 --target openvino -o out/can24-ov
+  fastip-export can24 --weights tv_l1 --target openvino --device GPU -o out/can24-gpu   # compiled and validated on GPU
   fastip-export fsrcnn_x2 --target onnx -o out/fsrcnn            # SR and face models take their shipped weights
   fastip-export can24 --weights none --target onnx -o out/can24-untrained
   fastip-export mypkg.models:build_net --input-shape 1x3xHxW --target onnx -o out/mine
   fastip-export path/to/model.onnx --family sr --scale 2 --target openvino -o out/imported
-  fastip-export can32 --weights tv_l1 --target openvino --precision int8 --calib path/to/images/ -o out/can32-int8
+  fastip-export can24 --weights tv_l1 --target openvino --precision int8 --calib path/to/images/ -o out/can24-int8
   fastip-export fsrcnn_x2 --target ort --precision int8 --calib-method percentile -o out/fsrcnn-int8
-  fastip-export can32 --weights tv_l1 --target trt --precision fp16 --shapes 1x3x256x256:1x3x1080x1920:1x3x2160x3840 -o out/can32-trt
+  fastip-export can24 --weights tv_l1 --target trt --precision fp16 --shapes 1x3x256x256:1x3x1080x1920:1x3x2160x3840 -o out/can24-trt
 """
 
 

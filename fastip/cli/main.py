@@ -50,6 +50,11 @@ def _models(args: argparse.Namespace) -> int:
                 metrics = ", ".join(f"{k} {v:.2f}" for k, v in w.metrics.items())
                 default = " (default)" if w.name == spec.default_weights else ""
                 print(f"    weights {w.name}{default}: {w.description} [{metrics}] on {w.evaluated_on}")
+                print("".join(f"      held-out {size}: {e['psnr']:.2f} dB (input unchanged {e['input_psnr']:.2f}, "
+                              f"worst {e['worst']['image']} {e['worst']['psnr']:.2f})\n"
+                              for size, e in w.evaluation.items() if isinstance(e, dict)), end="")
+            for w in spec.withdrawn.values():
+                print(f"    withdrawn {w.name}: {w.withdrawn}")
     return 0
 
 

@@ -10,10 +10,17 @@ EPILOG = """examples:
   fastip-train can24 --operator rtv --synthetic 40 --steps 6000 -o weights/can24_rtv.pt   # + 40 dead-leaves images
   fastip-train can24 --operator dehaze --norm instance -o weights/can24_dehaze.pt         # whole-image statistics
   fastip-train fsrcnn_x2 --data images/ -o weights/fsrcnn_x2.pt
+  fastip-train can24 --evaluate l0_smoothing                 # a CAN weight on the held-out photographs
+  fastip-train can24 --evaluate rof --record                 # ... into index.json; withdraws it if it fails the rule
 
 --data samples trains on the bundled natural images; held-out metrics use grace_hopper and china
 (or --val FOLDER). --data photos / samples+photos add the photographs of `fastip data fetch` (whole and in
 crops at several scales); their held-out split adds every fetched photograph whose name's sha256 is divisible by 5. Checkpoints go to the -o file plus <stem>.state.pt; --resume continues from them.
+
+--evaluate measures a CAN weight (shipped name, or a file with --operator) on the photos held-out split (or --val's) at
+320 and 1280 px longest side (fast-mode models at 1280 only): PSNR/SSIM against the operator, the unchanged
+input's PSNR, the gain and the worst image. The shipping rule: a gain of >= 2 dB on average and >= 0 dB on
+every image, at 320 px (fast-mode models: at 1280 px); fastip-train exits 1 when the weight fails it.
 """
 
 MAX_SIDE = {"can": 320, "sr": 640}
@@ -34,7 +41,11 @@ def _param(text: str) -> tuple[str, object]:
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the training arguments to `parser`."""
     parser.add_argument("model", help="can24/can32 (with --operator) or an SR model such as fsrcnn_x2, espcn_x4")
-    parser.add_argument("-o", "--out", required=True, help="weight file to write (.pt or .safetensors)")
+    parser.add_argument("-o", "--out", help="weight file to write (.pt or .safetensors); required to train")
+    parser.add_argument("--evaluate", metavar="WEIGHTS",
+                        help="CAN only: measure these weights (a shipped name or a file) under the shipping rule instead of training")
+    parser.add_argument("--record", action="store_true",
+                        help="with --evaluate of a shipped name: write the measurement to index.json, withdrawing a failing weight")
     parser.add_argument("--operator", help="CAN only: the operator to approximate (see `fastip operators`)")
     parser.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE",
                         help="CAN only: an operator parameter (repeatable), JSON values")
@@ -55,6 +66,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="CAN only: random windows per training image, each a training image of its own")
     parser.add_argument("--synthetic", type=int, default=0,
                         help="CAN only: dead-leaves images (textured occluding discs) added to the training images")
+    parser.add_argument("--loss", choices=("mse", "gradient"), default="mse",
+                        help="CAN only: mse (the paper's) or gradient (+ MSE of horizontal/vertical differences)")
+    parser.add_argument("--context", action="store_true",
+                        help="CAN only: add a global-context branch (pooled features fed back; exports to plain ONNX)")
     parser.add_argument("--cache", help="CAN only: directory for cached operator targets (default ~/.cache/fastip/targets)")
     parser.add_argument("--seed", type=int, default=0, help="seed for initialisation and crop sampling")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
@@ -76,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
     from fastip.train.loop import FAMILY_DEFAULTS, stderr_progress
 
     spec = models.get(args.model)
+    if args.evaluate or args.record:
+        return evaluate(args, spec)
+    if not args.out:
+        raise InputError("fastip-train needs -o FILE for the weights it trains (or --evaluate WEIGHTS to measure some)")
     if spec.family not in FAMILY_DEFAULTS:
         raise InputError(f"{args.model} is a {spec.family} model; fastip-train trains can and sr models")
     max_side = args.max_side or MAX_SIDE[spec.family]
@@ -91,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         result = train_can(args.model, args.operator, args.data, args.out, config=config, params=dict(args.param),
                            val=val, norm=args.norm, max_side=max_side, variants=args.variants,
                            windows=args.windows, synthetic=args.synthetic, cache_dir=args.cache,
-                           progress=progress)
+                           loss=args.loss, context=args.context, progress=progress)
     else:
         if args.operator or args.param:
             raise InputError(f"{args.model} is a super-resolution model; --operator/--param apply to CAN models")
@@ -101,6 +120,38 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result.out}: {result.model} {result.steps} steps in {result.seconds:.0f} s; held-out "
           f"PSNR {result.metrics['psnr']:.2f} dB SSIM {result.metrics['ssim']:.4f}{extra} on {', '.join(result.evaluated_on)}")
     return 0
+
+
+def evaluate(args: argparse.Namespace, spec) -> int:
+    """--evaluate: print a CAN weight's held-out measurements and whether it passes the shipping rule."""
+    from fastip.cli.common import quiet
+    from fastip.errors import InputError
+    from fastip.train.evaluate import evaluate_weight, failures, table_lines
+    from fastip.train.loop import stderr_progress
+    from fastip.train.shipping import review
+
+    if spec.family != "can" or not args.evaluate:
+        raise InputError("--evaluate WEIGHTS measures CAN weights (--record needs --evaluate)")
+    progress = quiet if args.quiet else stderr_progress
+    val = args.val or "photos"
+    if args.record:
+        if args.evaluate not in spec.weights:
+            raise InputError(f"--record updates index.json: give a shipped weight name of {spec.name}, not {args.evaluate}")
+        entry, evaluations = review(spec.name, args.evaluate, val=val, cache_dir=args.cache, progress=progress)
+    else:
+        shipped = spec.weights.get(args.evaluate)
+        operator = args.operator or (shipped.params.get("operator") if shipped else None)
+        if not operator:
+            raise InputError(f"name the operator that {args.evaluate} approximates with --operator")
+        params = dict(args.param) if args.param or not shipped else shipped.params.get("operator_params", {})
+        evaluations = evaluate_weight(spec.name, args.evaluate, operator, params=params, data=val,
+                                      cache_dir=args.cache, progress=progress)
+    print(f"{spec.name} {args.evaluate}:")
+    print("\n".join("  " + line for line in table_lines(evaluations)))
+    reasons = failures(evaluations, spec.name)
+    print("  shipping rule: " + ("passes" if not reasons else "FAILS: " + "; ".join(reasons))
+          + (" (withdrawn)" if args.record and reasons else ""))
+    return 1 if reasons else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -94,10 +94,30 @@ class CANLayer(nn.Module):
         return nn.Sequential(conv, nn.LeakyReLU(0.2))
 
 
-class CAN(nn.Module):
-    """Context aggregation network of `depth` layers and `width` channels."""
+class GlobalContext(nn.Module):
+    """Whole-image context fed back to every pixel: x + W [mean(x); max(x)], the means and maxima over the image.
 
-    def __init__(self, *, depth: int = 10, width: int = 32, norm: str = "batch", channels: int = 3):
+    Operators with a global step (dehazing's airlight, a style's histogram) need statistics of the whole image,
+    which dilations up to 64-128 px do not reach on large photos (cf. the global path of HDRNet, Gharbi et al. 2017).
+    W starts at zero, so the branch starts as the identity; it exports as ReduceMean/ReduceMax, a 1x1 Conv and an Add.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.proj = nn.Conv2d(2 * channels, channels, 1, bias=True)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = torch.cat([x.mean(dim=(2, 3), keepdim=True), x.amax(dim=(2, 3), keepdim=True)], dim=1)
+        return x + self.proj(pooled)
+
+
+class CAN(nn.Module):
+    """Context aggregation network of `depth` layers and `width` channels (`context`: + a GlobalContext branch)."""
+
+    def __init__(self, *, depth: int = 10, width: int = 32, norm: str = "batch", channels: int = 3,
+                 context: bool = False):
         super().__init__()
         if depth < 3:
             raise ValueError("a CAN needs depth >= 3")
@@ -108,6 +128,8 @@ class CAN(nn.Module):
             layers.append(CANLayer(cin, width, d, norm))
             cin = width
         self.layers = nn.Sequential(*layers)
+        # before the last 3x3 layer: the dilated layers' features, pooled over the whole image
+        self.context = GlobalContext(width) if context else None
         self.last = nn.Conv2d(width, channels, 1, bias=True)
         self.reset_identity()
 
@@ -135,7 +157,9 @@ class CAN(nn.Module):
         return self.norm_mode != "instance"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.last(self.layers(x))
+        if self.context is None:
+            return self.last(self.layers(x))
+        return self.last(self.layers[-1](self.context(self.layers[:-1](x))))
 
     def fuse(self) -> nn.Module:
         """Deploy form: norms folded into the convs (conv + leaky ReLU only); `instance` norms fold per image, from
@@ -145,6 +169,8 @@ class CAN(nn.Module):
 
             return stats_form(self, getattr(self, "norm_stats", 1), EPS)
         parts = [layer.fused() for layer in self.layers]
+        if self.context is not None:
+            parts.insert(len(parts) - 1, self.context)
         last = nn.Conv2d(self.last.in_channels, self.last.out_channels, 1, bias=True)
         last.load_state_dict(self.last.state_dict())
         return nn.Sequential(*parts, last).eval()
@@ -155,12 +181,20 @@ def saved_norm(state: dict | None) -> str:
     return "batch" if state is None or any(k.endswith("running_mean") for k in state) else "instance"
 
 
-def _build(name: str, depth: int, width: int, weights: str | None, norm: str | None, norm_stats: int | None) -> CAN:
+def saved_context(state: dict | None) -> bool:
+    """Whether a CAN state dict holds a global-context branch."""
+    return state is not None and any(k.startswith("context.") for k in state)
+
+
+def _build(name: str, depth: int, width: int, weights: str | None, norm: str | None, norm_stats: int | None,
+           context: bool | None) -> CAN:
     from fastip.models.can_stats import deploy_stats_factor
 
     spec = _get_spec(name)
     read = None if weights is None else read_weights(weights, spec)
-    model = CAN(depth=depth, width=width, norm=norm or saved_norm(read and read[1]))
+    if context is None:
+        context = saved_context(read and read[1])
+    model = CAN(depth=depth, width=width, norm=norm or saved_norm(read and read[1]), context=context)
     model.norm_stats = deploy_stats_factor(model.norm_mode, norm_stats)
     if read is not None:
         path, state = read
@@ -169,12 +203,14 @@ def _build(name: str, depth: int, width: int, weights: str | None, norm: str | N
 
 
 @register_model(family="can", io=CAN_IO, description="CAN, 24 channels, depth 9 (dilations 1..64)")
-def can24(*, weights: str | None = None, norm: str | None = None, norm_stats: int | None = None) -> CAN:
-    """CAN24: 7 dilated layers (1..64), a 3x3 layer and a 1x1 projection, 24 channels; norm from the weights by default."""
-    return _build("can24", 9, 24, weights, norm, norm_stats)
+def can24(*, weights: str | None = None, norm: str | None = None, norm_stats: int | None = None,
+          context: bool | None = None) -> CAN:
+    """CAN24: 7 dilated layers (1..64), a 3x3 layer and a 1x1 projection, 24 channels; norm and context from the weights by default."""
+    return _build("can24", 9, 24, weights, norm, norm_stats, context)
 
 
 @register_model(family="can", io=CAN_IO, description="CAN, 32 channels, depth 10 (dilations 1..128)")
-def can32(*, weights: str | None = None, norm: str | None = None, norm_stats: int | None = None) -> CAN:
-    """CAN32: 8 dilated layers (1..128), a 3x3 layer and a 1x1 projection, 32 channels; norm from the weights by default."""
-    return _build("can32", 10, 32, weights, norm, norm_stats)
+def can32(*, weights: str | None = None, norm: str | None = None, norm_stats: int | None = None,
+          context: bool | None = None) -> CAN:
+    """CAN32: 8 dilated layers (1..128), a 3x3 layer and a 1x1 projection, 32 channels; norm and context from the weights by default."""
+    return _build("can32", 10, 32, weights, norm, norm_stats, context)

@@ -89,4 +89,6 @@ def stats_form(can: nn.Module, factor: int, eps: float) -> nn.Module:
     """The deploy form of an instance-norm CAN with statistics at 1/`factor` resolution (1: the CAN itself, exact)."""
     if factor not in STATS_FACTORS:
         raise ValueError(f"instance-norm statistics factor must be one of {STATS_FACTORS}, not {factor}")
+    if factor != 1 and getattr(can, "context", None) is not None:
+        raise ValueError("low-resolution instance-norm statistics do not cover a global-context CAN; use norm_stats=1")
     return can if factor == 1 else LowResStatsCAN(can, factor, eps).eval()

@@ -167,6 +167,7 @@ def read_fast_weights(weights: str | os.PathLike, name: str, base: str) -> tuple
     or a file of either layout."""
     own, base_spec = _get_spec(name), _get_spec(base)
     text = str(weights)
+    own.refuse_withdrawn(text)  # before the base CAN's weights of that name, which it did not beat
     if text in own.weights:
         path = own.weights[text].path
     elif text in base_spec.weights:
@@ -174,6 +175,7 @@ def read_fast_weights(weights: str | os.PathLike, name: str, base: str) -> tuple
     elif os.path.splitext(text)[1]:
         path = text
     else:
+        base_spec.refuse_withdrawn(text)
         shipped = sorted({*own.weights, *base_spec.weights})
         raise InputError(f"model {name!r} (fast {base}) has no weights named {text!r}; shipped: "
                          f"{', '.join(shipped) or 'none'}; or give a .pt/.safetensors path")

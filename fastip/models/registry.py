@@ -26,6 +26,8 @@ class Weights:
     metrics: dict[str, float] = field(default_factory=dict)  # e.g. {"psnr": 33.1, "ssim": 0.95}
     evaluated_on: str = ""  # the held-out image set the metrics were measured on
     params: dict[str, Any] = field(default_factory=dict)  # operator parameters, training steps, ...
+    evaluation: dict[str, Any] = field(default_factory=dict)  # held-out photographs per size (fastip.train.evaluate)
+    withdrawn: str = ""  # why the weights no longer ship (their file is gone); empty for shipped weights
 
     @property
     def path(self) -> Path:
@@ -44,6 +46,7 @@ class ModelSpec:
     description: str = ""
     weights: dict[str, Weights] = field(default_factory=dict)
     default_weights: str | None = None
+    withdrawn: dict[str, Weights] = field(default_factory=dict)  # weights that failed the shipping rule, by name
 
     def build(self, *, weights: str | None = None, **kwargs: Any):
         """Build the nn.Module, loading named or file weights when given."""
@@ -52,8 +55,20 @@ class ModelSpec:
     def find_weights(self, name: str) -> Weights:
         if name in self.weights:
             return self.weights[name]
+        self.refuse_withdrawn(name)
         choices = ", ".join(self.weights) or "none shipped"
         raise InputError(f"model {self.name!r} has no weights named {name!r}; shipped: {choices}; or give a .pt/.safetensors path")
+
+    def refuse_withdrawn(self, name: str) -> None:
+        """Raise, saying why and what to use instead, when weights `name` were withdrawn."""
+        if name not in self.withdrawn:
+            return
+        operator = self.withdrawn[name].params.get("operator")
+        others = [f"{m} --weights {w.name}" for m, spec in sorted(_REGISTRY.items()) for w in spec.weights.values()
+                  if operator and w.params.get("operator") == operator]
+        instead = (" or ".join(others) if others
+                   else f"the operator itself (`fastip operators apply {operator} IMAGE -o OUT`)")
+        raise InputError(f"{self.name} weights {name!r} were withdrawn: {self.withdrawn[name].withdrawn}; use {instead}")
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -114,7 +129,9 @@ def _load_weights_index() -> None:
     for entry in json.loads(WEIGHTS_INDEX.read_text(encoding="utf-8")):
         model = entry.pop("model")
         default = entry.pop("default", False)  # the weights an export without --weights takes
-        if model in _REGISTRY and entry["name"] not in _REGISTRY[model].weights:
+        if model in _REGISTRY and entry.get("withdrawn"):
+            _REGISTRY[model].withdrawn[entry["name"]] = Weights(**{"file": "", **entry})  # its file is gone
+        elif model in _REGISTRY and entry["name"] not in _REGISTRY[model].weights:
             add_weights(model, Weights(**entry))
             if default:
                 _REGISTRY[model] = dataclasses.replace(_REGISTRY[model], default_weights=entry["name"])

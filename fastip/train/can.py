@@ -20,6 +20,22 @@ from fastip.train.synthetic import synthetic_images
 from fastip.train.targets import TargetCache
 
 RESOLUTIONS = (1.0, 0.75, 0.5)  # resolution randomisation: each image at these fractions of --max-side
+LOSSES = ("mse", "gradient")
+
+
+def gradient_loss(output, target):
+    """MSE plus the MSE of the horizontal and vertical differences: flat regions must be flat, edges where the target's are.
+
+    Operators that make hard local decisions (L0 smoothing, detail enhancement) are near-copies of their input in
+    MSE terms; the difference term weights what they change, the texture they remove and the edges they keep.
+    """
+    import torch.nn.functional as F
+
+    def diffs(x):
+        return x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
+
+    (oy, ox), (ty, tx) = diffs(output), diffs(target)
+    return F.mse_loss(output, target) + F.mse_loss(oy, ty) + F.mse_loss(ox, tx)
 
 
 def windows_of(image: np.ndarray, count: int, max_side: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -94,12 +110,14 @@ def _batch_norm_form(model) -> dict:
 def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.PathLike, *,
               config: TrainConfig | None = None, params: dict[str, Any] | None = None, val: str | os.PathLike = "samples",
               norm: str = "none", max_side: int = 320, variants: int = 0, windows: int = 0, synthetic: int = 0,
-              cache_dir: str | os.PathLike | None = None, progress: Progress = stderr_progress) -> TrainResult:
+              cache_dir: str | os.PathLike | None = None, loss: str = "mse", context: bool = False,
+              progress: Progress = stderr_progress) -> TrainResult:
     """Train CAN `model` (e.g. can24) on operator `operator`; writes weights to `out` (+ .state.pt, .json).
 
     `variants` adds that many photometric variants (haze, then tone/colour changes) of every training image,
     `windows` that many random windows of it (see windows_of); `synthetic` adds that many dead-leaves images
-    (fastip.train.synthetic) to the training images.
+    (fastip.train.synthetic) to the training images. `loss` is `mse` (the paper's) or `gradient` (gradient_loss);
+    `context` adds the CAN's global-context branch (fastip.models.can.GlobalContext).
     """
     import time
 
@@ -125,6 +143,8 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
         torch.set_num_threads(config.threads)
     cache = TargetCache(cache_dir)
     t0 = time.perf_counter()
+    if loss not in LOSSES:
+        raise InputError(f"--loss must be one of {', '.join(LOSSES)}, not {loss!r}")
     if min(variants, windows, synthetic) < 0:
         raise InputError(f"--variants, --windows and --synthetic must be >= 0, not {variants}, {windows}, {synthetic}")
     photos = load_images(data)
@@ -137,7 +157,7 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
              f"({cache.misses} computed, {cache.hits} cached in {time.perf_counter() - t0:.1f} s)")
 
     torch.manual_seed(config.seed)
-    net = spec.build(norm=norm)
+    net = spec.build(norm=norm, **({"context": True} if context else {}))
 
     def batch(step: int):
         rng = np.random.default_rng((config.seed, step))
@@ -155,14 +175,14 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
             state = {k: v for k, v in state.items() if not k.endswith(("running_mean", "running_var"))}
         net.load_state_dict(state)
 
-    task = Task(batch, torch.nn.functional.mse_loss, evaluate, export_state, import_state)
-    steps, seconds, loss, metrics = fit(net, task, out, config, progress)
-    result = TrainResult(out=out, model=model, steps=steps, seconds=round(seconds, 1), loss=loss, metrics=metrics,
+    task = Task(batch, gradient_loss if loss == "gradient" else torch.nn.functional.mse_loss, evaluate, export_state, import_state)
+    steps, seconds, last_loss, metrics = fit(net, task, out, config, progress)
+    result = TrainResult(out=out, model=model, steps=steps, seconds=round(seconds, 1), loss=last_loss, metrics=metrics,
                          evaluated_on=tuple(i.name for i in held),
                          params={"operator": operator, "operator_params": params, "norm": norm,
                                  "data": [i.name for i in photos],
                                  "max_side": max_side, "resolutions": list(RESOLUTIONS), "variants": variants, "windows": windows, "synthetic": synthetic, "crop": crop,
                                  "batch": config.batch, "lr": config.lr, "lr_final": config.lr_final,
-                                 "seed": config.seed, "threads": config.threads})
+                                 "seed": config.seed, "threads": config.threads, "loss": loss, "context": context})
     result.write_json(out.with_name(f"{out.stem}.json"))
     return result

@@ -51,7 +51,8 @@ def is_full_resolution_can(entry: dict) -> bool:
 def _refuse_regression(index: list[dict], result: dict, name: str) -> None:
     evaluated_on = ", ".join(result["evaluated_on"])
     for entry in index:
-        if (entry["model"], entry["name"]) != (result["model"], name) or entry.get("evaluated_on") != evaluated_on:
+        if ((entry["model"], entry["name"]) != (result["model"], name) or entry.get("evaluated_on") != evaluated_on
+                or entry.get("withdrawn")):
             continue
         shipped, new = entry["metrics"].get("psnr"), result["metrics"].get("psnr")
         if shipped is not None and new is not None and round(new, 4) < shipped:  # the index keeps 4 decimals
@@ -60,12 +61,15 @@ def _refuse_regression(index: list[dict], result: dict, name: str) -> None:
 
 
 def publish(result_json: str | os.PathLike, name: str, description: str, *,
-            weights_dir: str | os.PathLike = WEIGHTS_DIR, replace: bool = False) -> dict:
+            weights_dir: str | os.PathLike = WEIGHTS_DIR, replace: bool = False,
+            val: str = "photos", cache_dir: str | os.PathLike | None = None) -> dict:
     """Copy the weights a training run wrote (its <stem>.json result beside them) and list them in index.json.
 
     A shipped weight of the same name that measured a higher held-out PSNR on the same images is kept
-    unless `replace`.
+    unless `replace`. A CAN weight that fails the shipping rule (fastip.train.shipping) is refused.
     """
+    from fastip.train.shipping import check_shippable, is_operator_can
+
     result_json = Path(result_json)
     if not result_json.is_file():
         raise InputError(f"training result not found: {result_json}")
@@ -76,11 +80,16 @@ def publish(result_json: str | os.PathLike, name: str, description: str, *,
     if not replace:
         _refuse_regression(index, result, name)
     file = f"{result['model']}_{name}.safetensors"
+    evaluation = {}
+    if is_operator_can(result):
+        evaluation = check_shippable({**result, "name": name}, result["out"], val=val, cache_dir=cache_dir)
     save_state_dict(load_state_dict(result["out"]), weights_dir / file)
     metrics = {k: round(v, 4) for k, v in {**result["metrics"], **result.get("baseline", {})}.items()}
     params = {**result["params"], "steps": result["steps"], "train_seconds": result["seconds"]}
     entry = {"model": result["model"], "name": name, "file": file, "description": description, "metrics": metrics,
              "evaluated_on": ", ".join(result["evaluated_on"]), "params": params}
+    if evaluation:
+        entry["evaluation"] = evaluation
     if any(e.get("default") for e in index if (e["model"], e["name"]) == (entry["model"], name)):
         entry["default"] = True  # replacing a model's default weights keeps them its default
     write_index(index, weights_dir, upsert=[entry])

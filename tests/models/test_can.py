@@ -93,3 +93,39 @@ def test_batch_norm_training_updates_running_stats():
     before = net.layers[0].norm.running_mean.clone()
     net(torch.rand(2, 3, 16, 16))
     assert not torch.equal(before, net.layers[0].norm.running_mean)
+
+
+def test_global_context_branch_folds_exports_and_is_found_in_its_weights(tmp_path, astronaut):
+    """The opt-in global-context CAN: identity at init, its norms fold, it loads from its weights alone and exports
+    to plain ONNX (ReduceMean/ReduceMax, Conv, Add) that ONNX Runtime runs to the same output."""
+    pytest.importorskip("onnxruntime")
+    from fastip import runtimes
+    from fastip.export import export_model
+    from fastip.models.checkpoint import save_state_dict
+    from fastip.tiling import NotTileableError, receptive_field
+
+    x = torch.from_numpy(crop(astronaut, 48, 64).transpose(2, 0, 1)[None].astype(np.float32) / 255)
+    with torch.no_grad():
+        assert torch.equal(models.get("can24").build(context=True)(x), x)
+    module = models.get("can24").build(context=True, norm="batch")
+    missing, _ = module.load_state_dict(perturbed_source("can24", seed=6).module.state_dict(), strict=False)
+    assert sorted(missing) == ["context.proj.bias", "context.proj.weight"]
+    with torch.no_grad():
+        module.context.proj.weight.normal_(0.0, 0.2, generator=torch.Generator().manual_seed(7))
+        ref = module(x)
+        assert (ref - module.fuse()(x)).abs().max().item() <= 1e-5
+        assert (ref[..., :32, :32] - module(x[..., :32, :32])).abs().max().item() > 1e-4, "whole-image statistics"
+    kinds = {type(m).__name__ for m in module.fuse().modules()} - {"Sequential"}
+    assert kinds == {"Conv2d", "LeakyReLU", "GlobalContext"}
+    with pytest.raises(NotTileableError, match="whole image"):
+        receptive_field(module)
+    path = save_state_dict(module.state_dict(), tmp_path / "context.safetensors")
+    assert models.get("can24").build(weights=str(path)).context is not None
+    bundle = export_model("can24", tmp_path / "b", target="onnx", weights=str(path))
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(bundle.root / "model.onnx")).graph.node}
+    assert {"ReduceMean", "ReduceMax"} <= ops and ops <= {"Conv", "LeakyRelu", "ReduceMean", "ReduceMax", "Concat", "Add"}
+    with runtimes.open(bundle, backend="ort") as session:
+        out = session.run({session.inputs[0].name: x.numpy()})
+    assert np.abs(next(iter(out.values())) - ref.numpy()).max() <= 1e-4

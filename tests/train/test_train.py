@@ -244,21 +244,23 @@ def test_publish_lists_finished_runs_only(tmp_path, folder, blur_operator):
     from fastip.train.publish import publish
 
     out = tmp_path / "run" / "blur.pt"
-    train_can("can24", "blur", folder, out, config=_config(steps=2), val=folder, max_side=64,
+    train_can("can24", "blur", folder, out, config=_config(steps=100), val=folder, max_side=64,
               cache_dir=tmp_path / "cache", progress=lambda _: None)
-    entry = publish(out.with_suffix(".json"), "blur", "test", weights_dir=tmp_path / "w")
+    ship = dict(weights_dir=tmp_path / "w", val=folder, cache_dir=tmp_path / "cache")  # the shipping rule on `folder`
+    entry = publish(out.with_suffix(".json"), "blur", "test", **ship)
     index = json.loads((tmp_path / "w" / "index.json").read_text())
     assert index == [entry] and (tmp_path / "w" / entry["file"]).is_file()
-    assert entry["params"]["steps"] == 2 and entry["evaluated_on"] == "img0.png, img1.png"
+    assert entry["params"]["steps"] == 100 and entry["evaluated_on"] == "img0.png, img1.png"
+    assert entry["evaluation"]["320px"]["gain"] >= 2.0 and entry["evaluation"]["320px"]["images"] == 2
     better = dict(entry, metrics={**entry["metrics"], "psnr": entry["metrics"]["psnr"] + 1.0})
     (tmp_path / "w" / "index.json").write_text(json.dumps([better]))
     with pytest.raises(FastipError, match="keeps the shipped weight"):
-        publish(out.with_suffix(".json"), "blur", "test", weights_dir=tmp_path / "w")
-    assert publish(out.with_suffix(".json"), "blur", "test", weights_dir=tmp_path / "w", replace=True) == entry
+        publish(out.with_suffix(".json"), "blur", "test", **ship)
+    assert publish(out.with_suffix(".json"), "blur", "test", replace=True, **ship) == entry
     state = torch.load(state_path(out), weights_only=True)
     torch.save({**state, "step": 1}, state_path(out))  # as if a later run had overwritten the weights
     with pytest.raises(FastipError, match="step 1"):
-        publish(out.with_suffix(".json"), "blur", "test", weights_dir=tmp_path / "w")
+        publish(out.with_suffix(".json"), "blur", "test", **ship)
 
 
 def test_remeasure_reproduces_the_published_metrics(tmp_path, folder, blur_operator):
@@ -267,9 +269,10 @@ def test_remeasure_reproduces_the_published_metrics(tmp_path, folder, blur_opera
     from fastip.train.publish import publish, remeasure
 
     out = tmp_path / "run" / "blur.pt"
-    train_can("can24", "blur", folder, out, config=_config(steps=2), val=folder, max_side=64,
+    train_can("can24", "blur", folder, out, config=_config(steps=100), val=folder, max_side=64,
               cache_dir=tmp_path / "cache", progress=lambda _: None)
-    published = publish(out.with_suffix(".json"), "blur", "test", weights_dir=tmp_path / "w")
+    published = publish(out.with_suffix(".json"), "blur", "test", weights_dir=tmp_path / "w", val=folder,
+                        cache_dir=tmp_path / "cache")
     index_path = tmp_path / "w" / "index.json"
     index = json.loads(index_path.read_text())
     index[0]["metrics"] = {"psnr": 0.0, "ssim": 0.0}
