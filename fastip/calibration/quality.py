@@ -97,7 +97,7 @@ def large_cases(family: str, io: ImageIO, input_spec: TensorSpec, count: int = L
         from fastip.images import sample_image
 
         named = [(name, sample_image(name)) for name in quality_images(family)[:count]]
-    return [_large_case(family, io, input_spec, name, image) for name, image in named]
+    return [large_case(family, io, input_spec, name, image) for name, image in named]
 
 
 def cached_photos(count: int, *, held_out: bool = False) -> list[tuple[str, np.ndarray]]:
@@ -122,7 +122,7 @@ def cached_photos(count: int, *, held_out: bool = False) -> list[tuple[str, np.n
     return [(p.name, read_image(folder / p.file)) for p in photos[:count]]
 
 
-def _large_case(family: str, io: ImageIO, input_spec: TensorSpec, name: str, image: np.ndarray) -> QualityCase:
+def large_case(family: str, io: ImageIO, input_spec: TensorSpec, name: str, image: np.ndarray) -> QualityCase:
     """`image` resized to a longest side of LARGE_SIDE (SR: the HR image), prepared as the family needs."""
     from PIL import Image
 

@@ -23,7 +23,7 @@ def int8_metrics(model: str, weights: str, *, candidates: list[str] | None = Non
                  progress: Callable[[str], None] = lambda _: None, **quant_options: Any) -> tuple[dict, dict]:
     """({int8_psnr, int8_ssim, int8_psnr_vs_fp32, int8_psnr_vs_fp32_large}, {candidate, float layers, images})."""
     from fastip import models
-    from fastip.calibration.quality import LARGE_SIDE, _large_case, cached_photos
+    from fastip.calibration.quality import LARGE_SIDE, large_case, cached_photos
     from fastip.export import export_model
     from fastip.pipeline import to_image, to_tensor
     from fastip.runtimes.ort import OrtSession
@@ -55,7 +55,7 @@ def int8_metrics(model: str, weights: str, *, candidates: list[str] | None = Non
 
             rows = [(run(int8, x), run(fp32, x), y) for x, y in pairs]
             large = [i.pixels for i in held] + [p for _, p in cached_photos(LARGE_PHOTOS, held_out=True)]
-            cases = [_large_case("can", io, spec, "held", image).image for image in large]
+            cases = [large_case("can", io, spec, "held", image).image for image in large]
             vs_large = [psnr(run(int8, x), run(fp32, x)) for x in cases]
         finally:
             fp32.close()
