@@ -45,8 +45,6 @@ class QatModel:
     """The fake-quantized graph of a CAN plus what it was built from, and the way back to a CAN state dict."""
 
     def __init__(self, model: str, from_weights: str, scheme: QatScheme, tmp: Path):
-        import onnx
-
         from fastip.calibration import data as calib_data
         from fastip.calibration.quantize import candidates_for, named_model, weight_layers
         from fastip.export.onnx import export_onnx, output_specs
