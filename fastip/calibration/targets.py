@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -76,6 +77,7 @@ def add_precision_artifacts(source, manifest: Manifest, root: Path, *, target: s
         profile = parse_shapes(options.shapes, source.input) if options.shapes else default_profile(source.input)
     thresholds = options.thresholds()
     backend = "openvino" if target == "openvino" else "ort"
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fastip-quant-") as tmp:
         from fastip.runtimes.ort import OrtSession
 
@@ -98,6 +100,7 @@ def add_precision_artifacts(source, manifest: Manifest, root: Path, *, target: s
                            options, profile, progress)
         else:
             chosen = "onnx"
+        record["seconds"] = round(time.perf_counter() - started, 1)  # calibration, candidates, search and gate
         manifest.extra["quantization" if precision != "fp32" else "precision"] = record
     if target == "openvino":
         manifest.extra["openvino"] = {"performance_hint": options.hint}

@@ -37,6 +37,7 @@ def test_a_qat_candidate_is_measured_against_the_fp32_weights_it_came_from(tmp_p
     assert result["name"] == "qat-rof_qat" and result["error"] is None
     assert result["settings"]["weights"] == "rof_qat" and result["settings"]["qat"]["from_weights"] == "rof"
     assert len(result["metrics"]["psnr_vs_fp32_per_image"]) == 4  # two quality images and two at 1280 px
+    assert record["seconds"] > 0
     assert result["score"] == pytest.approx(min(result["metrics"]["psnr_vs_fp32_per_image"]))
     if result["passed"]:
         assert record["chosen"]["onnx_int8"] == "qat-rof_qat"
