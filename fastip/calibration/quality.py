@@ -20,6 +20,10 @@ from fastip.spec import ImageIO, TensorSpec
 DEFAULT_MIN_PSNR = {"can": 40.0, "sr": 35.0, "custom": 35.0}
 CAN_SIZE = (192, 256)
 SR_LOW_SIZE = (64, 96)
+# Large cases: the longest side (the output's, for SR) of extra held-out images, so that an artifact whose error
+# grows with the image (CAN's widest dilations see content, not padding, only in large images) is caught.
+LARGE_SIDE = 1280
+LARGE_COUNT = 2
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,63 @@ def quality_cases(family: str, io: ImageIO, input_spec: TensorSpec, operator: tu
         small = np.asarray(Image.fromarray(image).resize((w, h), Image.BICUBIC))
         reference = _apply_operator(operator, small) if operator else None
         cases.append(QualityCase(f"{name}@{h}x{w}", {input_spec.name: to_tensor(small, io)}, small, reference))
-    return cases
+    return cases + (large_cases(family, io, input_spec) if family != "face" else [])
+
+
+def large_cases(family: str, io: ImageIO, input_spec: TensorSpec, count: int = LARGE_COUNT) -> list[QualityCase]:
+    """LARGE_SIDE cases: training-split photographs when the photo cache is fetched, else the quality images enlarged.
+
+    The operator is not applied to them (at this size some take minutes): they are compared with FP32 only.
+    """
+    if any(isinstance(d, int) for d in input_spec.shape[2:4]):  # a fixed-size input has no large case
+        return []
+    named = cached_photos(count)
+    if not named:
+        from fastip.images import sample_image
+
+        named = [(name, sample_image(name)) for name in quality_images(family)[:count]]
+    return [large_case(family, io, input_spec, name, image) for name, image in named]
+
+
+def cached_photos(count: int, *, held_out: bool = False) -> list[tuple[str, np.ndarray]]:
+    """`count` fetched photographs of a split at least LARGE_SIDE long, in a fixed order (sha256 of the name).
+
+    [] when no photographs are cached. The gate takes the training split (never used to measure weights)."""
+    import hashlib
+
+    from fastip.errors import FastipError
+
+    try:
+        from fastip.images import read_image
+        from fastip.train.data import is_held_out_photo
+        from fastip.train.photos import cache_dir, load_index
+
+        folder = cache_dir()
+        photos = [p for p in load_index(folder) if is_held_out_photo(p.name) == held_out and (folder / p.file).is_file()]
+    except (FastipError, ImportError, OSError):  # no fetched photographs: the bundled images stand in
+        return []
+    photos = [p for p in photos if max(p.width, p.height) >= LARGE_SIDE]
+    photos.sort(key=lambda p: hashlib.sha256(p.name.encode()).hexdigest())
+    return [(p.name, read_image(folder / p.file)) for p in photos[:count]]
+
+
+def large_case(family: str, io: ImageIO, input_spec: TensorSpec, name: str, image: np.ndarray) -> QualityCase:
+    """`image` resized to a longest side of LARGE_SIDE (SR: the HR image), prepared as the family needs."""
+    from PIL import Image
+
+    from fastip.pipeline import to_tensor
+
+    h, w = image.shape[:2]
+    step = io.scale_factor * max(io.size_multiple, 1) if family == "sr" else max(io.size_multiple, 1)
+    f = LARGE_SIDE / max(h, w)
+    size = (max(step, round(w * f / step) * step), max(step, round(h * f / step) * step))
+    resample = Image.LANCZOS if f < 1 else Image.BICUBIC
+    big = np.asarray(Image.fromarray(image).resize(size, resample))
+    if family == "sr":
+        s = io.scale_factor
+        low = np.asarray(Image.fromarray(big).resize((size[0] // s, size[1] // s), Image.BICUBIC))
+        return QualityCase(f"{name}@{low.shape[0]}x{low.shape[1]} large", {input_spec.name: to_tensor(low, io)}, big)
+    return QualityCase(f"{name}@{size[1]}x{size[0]} large", {input_spec.name: to_tensor(big, io)}, big)
 
 
 def _apply_operator(operator: tuple[str, dict], image: np.ndarray) -> np.ndarray | None:
@@ -130,7 +190,9 @@ class QualityProbe:
             data["fp32_psnr_vs_hr"] = [psnr(r, c.image) for r, c in zip(self._reference, self.cases)]
             data["bicubic_psnr_vs_hr"] = []
             for case in self.cases:
-                low = np.asarray(Image.fromarray(case.image).resize((SR_LOW_SIZE[1], SR_LOW_SIZE[0]), Image.BICUBIC))
+                hr_h, hr_w = case.image.shape[:2]
+                s = self.io.scale_factor
+                low = np.asarray(Image.fromarray(case.image).resize((hr_w // s, hr_h // s), Image.BICUBIC))
                 up = np.asarray(Image.fromarray(low).resize(case.image.shape[1::-1], Image.BICUBIC))
                 data["bicubic_psnr_vs_hr"].append(psnr(up, case.image))
         if any(c.operator_output is not None for c in self.cases):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -13,6 +14,7 @@ from fastip.calibration import data as calib_data
 from fastip.calibration.gate import CandidateResult, fastest, float_layer_count, gate_failure, measure_candidate
 from fastip.calibration.mixed import DEFAULT_BUDGET_S
 from fastip.calibration.mixed_candidate import search_candidate
+from fastip.calibration.qat_candidate import PREFIX as QAT_PREFIX, qat_candidates
 from fastip.calibration.quality import QualityProbe, QualityThresholds, quality_cases
 from fastip.calibration.quantize import Engine, QuantSettings, candidates_for, convert_fp16, quantize_nncf, quantize_qdq
 from fastip.calibration.ranges import CalibrationMethod, RangeCache, cache_key, cached_ranges, collect_ranges
@@ -79,6 +81,7 @@ def add_precision_artifacts(source, manifest: Manifest, root: Path, *, target: s
         profile = parse_shapes(options.shapes, source.input) if options.shapes else default_profile(source.input)
     thresholds = options.thresholds()
     backend = "openvino" if target == "openvino" else "ort"
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fastip-quant-") as tmp:
         from fastip.runtimes.ort import OrtSession
 
@@ -103,6 +106,7 @@ def add_precision_artifacts(source, manifest: Manifest, root: Path, *, target: s
                            options, profile, progress)
         else:
             chosen = "onnx"
+        record["seconds"] = round(time.perf_counter() - started, 1)  # calibration, candidates, search and gate
         manifest.extra["quantization" if precision != "fp32" else "precision"] = record
     if target == "openvino":
         manifest.extra["openvino"] = {"performance_hint": options.hint}
@@ -186,13 +190,19 @@ def _int8(source, root: Path, tmp: Path, probe, opener, backend, target, manifes
                             "images": list(images.names), "grayscale_converted": images.grayscale_converted,
                             "tensors": len(ranges.ranges), "cache_key": key, "cache_hit": hit,
                             "cache_dir": str(cache.root)}
-    candidates = _fit_to_kernels(candidates_for(target, options.candidate_names()), backend, target, record, progress)
+    names = options.candidate_names()
+    qat_wanted = None if names is None else [n for n in names if n.startswith(QAT_PREFIX)]
+    names = None if names is None else [n for n in names if not n.startswith(QAT_PREFIX)]
+    candidates = _fit_to_kernels(candidates_for(target, names), backend, target, record, progress)
     results: list[CandidateResult] = []
     for settings in candidates:
         path, extra = _build_candidate(settings, onnx_path, root, tmp, ranges, feeds, progress)
         results.append(measure_candidate(probe, settings.name, backend, path, {**settings.to_dict(), **extra},
                                          opener, progress))
     qdq_results = [r for r, s in zip(results, candidates) if s.engine is Engine.ORT_QDQ]
+    tuned = qat_candidates(source, tmp, feeds, probe, opener, backend, target, qat_wanted, progress)
+    results += tuned
+    qdq_results += tuned
     mixed = None
     if options.search_budget > 0 and not any(r.passed and not float_layer_count(r) for r in results):
         mixed = search_candidate([(r, s) for r, s in zip(results, candidates) if s.engine is Engine.ORT_QDQ],

@@ -12,6 +12,7 @@ EPILOG = """examples:
   fastip-train fsrcnn_x2 --data images/ -o weights/fsrcnn_x2.pt
   fastip-train can24 --evaluate l0_smoothing                 # a CAN weight on the held-out photographs
   fastip-train can24 --evaluate rof --record                 # ... into index.json; withdraws it if it fails the rule
+  fastip-train can24 --operator rof --qat --from-weights rof --steps 2000 --threads 1 -o weights/can24_rof_qat.pt
 
 --data samples trains on the bundled natural images; held-out metrics use grace_hopper and china
 (or --val FOLDER). --data photos / samples+photos add the photographs of `fastip data fetch` (whole and in
@@ -54,8 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
     parser.add_argument("--batch", type=int, help="crops per step (default 1 for CAN, 16 for SR)")
     parser.add_argument("--crop", type=int, help="crop side in input pixels (default: whole images for CAN, 32 for SR; >= --max-side means whole images)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate (paper: 1e-4; default 1e-3)")
-    parser.add_argument("--lr-final", type=float, default=1e-5, help="learning rate reached by cosine decay at the last step")
+    parser.add_argument("--lr", type=float, help="initial Adam learning rate (paper: 1e-4; default 1e-3, --qat 1e-4)")
+    parser.add_argument("--lr-final", type=float, help="learning rate reached by cosine decay at the last step (default 1e-5, --qat 1e-6)")
     parser.add_argument("--norm", choices=("none", "shift", "batch", "instance"), default="none",
                         help="CAN only: norm while training; `none` (no norm) and `shift` (no norm, a learned per-channel "
                              "shift) are saved as the equivalent batch-norm CAN")
@@ -78,6 +79,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress-every", type=float, default=10.0,
                         help="seconds between progress lines (step, loss, step/s, ETA)")
     parser.add_argument("--resume", action="store_true", help="continue from the -o file and its .state.pt")
+    qat = parser.add_argument_group("quantization-aware fine-tuning (CAN)")
+    qat.add_argument("--qat", action="store_true", help="fine-tune --from-weights through their INT8 Q/DQ graph (fake quantization)")
+    qat.add_argument("--from-weights", help="--qat: the shipped weight name (or file) to start from, e.g. rof")
+    qat.add_argument("--qat-candidate", default="u8-per-channel", help="--qat: the gate candidate whose Q/DQ scheme to copy")
+    qat.add_argument("--qat-float-layers", default="", help="--qat: comma-separated weight layers (ONNX node names) kept float")
+    qat.add_argument("--distill", type=float, default=0.9, help="--qat: share of the loss on the FP32 model's output (rest: the operator)")
+    qat.add_argument("--recalibrate-every", type=int, default=250, help="--qat: steps between re-collecting activation ranges")
+    qat.add_argument("--calib", help="--qat: folder of calibration images (default: the bundled samples, as fastip-export)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
 
@@ -98,13 +107,19 @@ def run(args: argparse.Namespace) -> int:
     if spec.family not in FAMILY_DEFAULTS:
         raise InputError(f"{args.model} is a {spec.family} model; fastip-train trains can and sr models")
     max_side = args.max_side or MAX_SIDE[spec.family]
-    config = TrainConfig.for_family(spec.family, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
-                                    lr_final=args.lr_final, seed=args.seed, threads=args.threads,
+    if args.from_weights and not args.qat:
+        raise InputError("--from-weights starts quantization-aware fine-tuning: add --qat")
+    lr = args.lr if args.lr is not None else (1e-4 if args.qat else 1e-3)
+    lr_final = args.lr_final if args.lr_final is not None else (1e-6 if args.qat else 1e-5)
+    config = TrainConfig.for_family(spec.family, steps=args.steps, batch=args.batch, crop=args.crop, lr=lr,
+                                    lr_final=lr_final, seed=args.seed, threads=args.threads,
                                     checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
                                     progress_every=args.progress_every, resume=args.resume)
     progress = quiet if args.quiet else stderr_progress
     val = args.val or (args.data if args.data in NAMED_SETS else "samples")
-    if spec.family == "can":
+    if args.qat:
+        result = _qat(args, config, val, max_side, progress)
+    elif spec.family == "can":
         if not args.operator:
             raise InputError(f"{args.model} is a CAN: name the operator to approximate with --operator")
         result = train_can(args.model, args.operator, args.data, args.out, config=config, params=dict(args.param),
@@ -152,6 +167,21 @@ def evaluate(args: argparse.Namespace, spec) -> int:
     print("  shipping rule: " + ("passes" if not reasons else "FAILS: " + "; ".join(reasons))
           + (" (withdrawn)" if args.record and reasons else ""))
     return 1 if reasons else 0
+
+
+def _qat(args: argparse.Namespace, config, val: str, max_side: int, progress):
+    from fastip.errors import InputError
+    from fastip.train.qat import QatScheme, train_qat
+
+    if not args.from_weights:
+        raise InputError("--qat fine-tunes shipped weights: name them with --from-weights (e.g. --from-weights rof)")
+    if not args.operator:
+        raise InputError(f"--qat on {args.model} needs --operator (the one --from-weights approximates)")
+    scheme = QatScheme(args.qat_candidate, tuple(n.strip() for n in args.qat_float_layers.split(",") if n.strip()),
+                       calib=args.calib)
+    return train_qat(args.model, args.operator, args.from_weights, args.data, args.out, config=config, scheme=scheme,
+                     distill=args.distill, recalibrate_every=args.recalibrate_every, params=dict(args.param), val=val,
+                     max_side=max_side, cache_dir=args.cache, progress=progress)
 
 
 def build_parser() -> argparse.ArgumentParser:
