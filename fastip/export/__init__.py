@@ -47,6 +47,7 @@ def export_model(model: str | ModelSource, out: str | os.PathLike, *, target: st
         raise InputError(f"options {sorted(quant_options)} apply to --precision int8/fp16 or --target trt only")
     source = model if isinstance(model, ModelSource) else None
     if source is None:
+        _refuse_qat_weights(model, weights)
         progress(f"building {model}")
         source = resolve(model, weights=weights, norm=norm, norm_stats=norm_stats, input_shape=input_shape)
     outputs = output_specs(source)
@@ -127,3 +128,17 @@ def _validate_fp32(source: ModelSource, outputs, root: Path, artifacts: dict[str
             session.close()
         if source.deploy is not None:  # an imported ONNX keeps its reference for the next export
             reference.close()
+
+
+def _refuse_qat_weights(model: str, weights: str | None) -> None:
+    """QAT weights are fit to their INT8 graph (worse than their start weights in float): never exported on their own."""
+    from fastip import models
+
+    if ":" in model or weights is None or model not in models.list_models():
+        return
+    shipped = models.get(model).weights.get(weights)
+    qat = dict(shipped.params).get("qat") if shipped is not None else None
+    if isinstance(qat, dict):
+        start = qat.get("from_weights")
+        raise InputError(f"{model} weights {weights!r} are QAT weights, tried as a gate candidate when exporting "
+                         f"--weights {start} --precision int8; export that instead")

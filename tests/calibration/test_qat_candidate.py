@@ -43,3 +43,12 @@ def test_a_qat_candidate_is_measured_against_the_fp32_weights_it_came_from(tmp_p
         assert record["chosen"]["onnx_int8"] == "qat-rof_qat"
     else:
         assert record["fallback"] == "fp32"
+
+
+def test_qat_weights_are_not_exported_on_their_own(tmp_path):
+    from fastip.errors import InputError
+    from fastip.export import export_model
+
+    with pytest.raises(InputError, match="--weights rof --precision int8"):
+        export_model("can24", tmp_path / "b", weights="rof_qat", target="onnx")
+    assert not (tmp_path / "b").exists()
