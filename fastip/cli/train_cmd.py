@@ -10,6 +10,7 @@ EPILOG = """examples:
   fastip-train can24 --operator rtv --synthetic 40 --steps 6000 -o weights/can24_rtv.pt   # + 40 dead-leaves images
   fastip-train can24 --operator dehaze --norm instance -o weights/can24_dehaze.pt         # whole-image statistics
   fastip-train fsrcnn_x2 --data images/ -o weights/fsrcnn_x2.pt
+  fastip-train espcn_x2 --threads 1 -o espcn_x2.safetensors   # the shipped weight's recipe (samples+photos)
 
 --data samples trains on the bundled natural images; held-out metrics use grace_hopper and china
 (or --val FOLDER). --data photos / samples+photos add the photographs of `fastip data fetch` (whole and in
@@ -38,13 +39,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--operator", help="CAN only: the operator to approximate (see `fastip operators`)")
     parser.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE",
                         help="CAN only: an operator parameter (repeatable), JSON values")
-    parser.add_argument("--data", default="samples", help="folder of training images, `samples` (default: 9 colour photographs), `samples+grey` (+ 8 greyscale ones), `photos` (`fastip data fetch`) or `samples+photos`")
+    parser.add_argument("--data", help="folder of training images, `samples` (CAN default: 9 colour photographs), `samples+grey` (+ 8 greyscale ones), `photos` (`fastip data fetch`) or `samples+photos` (SR default)")
     parser.add_argument("--val", help="folder of held-out images, or a named set's held-out split (default: --data's when it is a named set, else `samples`: grace_hopper, china)")
-    parser.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
-    parser.add_argument("--batch", type=int, help="crops per step (default 1 for CAN, 16 for SR)")
+    parser.add_argument("--steps", type=int, help="optimizer steps (default 2000; SR: the model's recipe)")
+    parser.add_argument("--batch", type=int, help="crops per step (default 1 for CAN, the recipe's for SR)")
     parser.add_argument("--crop", type=int, help="crop side in input pixels (default: whole images for CAN, 32 for SR; >= --max-side means whole images)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate (paper: 1e-4; default 1e-3)")
-    parser.add_argument("--lr-final", type=float, default=1e-5, help="learning rate reached by cosine decay at the last step")
+    parser.add_argument("--lr", type=float, help="initial Adam learning rate (paper: 1e-4; default 1e-3, SR: the recipe's)")
+    parser.add_argument("--lr-final", type=float, help="learning rate reached by cosine decay at the last step (default 1e-5)")
     parser.add_argument("--norm", choices=("none", "shift", "batch", "instance"), default="none",
                         help="CAN only: norm while training; `none` (no norm) and `shift` (no norm, a learned per-channel "
                              "shift) are saved as the equivalent batch-norm CAN")
@@ -59,7 +60,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for initialisation and crop sampling")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
     parser.add_argument("--checkpoint-every", type=int, default=250, help="steps between checkpoints")
-    parser.add_argument("--eval-every", type=int, default=250, help="steps between held-out evaluations")
+    parser.add_argument("--eval-every", type=int, help="steps between held-out evaluations (default 250)")
     parser.add_argument("--progress-every", type=float, default=10.0,
                         help="seconds between progress lines (step, loss, step/s, ETA)")
     parser.add_argument("--resume", action="store_true", help="continue from the -o file and its .state.pt")
@@ -74,28 +75,32 @@ def run(args: argparse.Namespace) -> int:
     from fastip.train import TrainConfig, train_can, train_sr
     from fastip.train.data import NAMED_SETS
     from fastip.train.loop import FAMILY_DEFAULTS, stderr_progress
+    from fastip.train.sr import DATA as SR_DATA
+    from fastip.train.sr import recipe as sr_recipe
 
     spec = models.get(args.model)
     if spec.family not in FAMILY_DEFAULTS:
         raise InputError(f"{args.model} is a {spec.family} model; fastip-train trains can and sr models")
     max_side = args.max_side or MAX_SIDE[spec.family]
-    config = TrainConfig.for_family(spec.family, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
-                                    lr_final=args.lr_final, seed=args.seed, threads=args.threads,
-                                    checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-                                    progress_every=args.progress_every, resume=args.resume)
+    recipe = sr_recipe(args.model) if spec.family == "sr" else {}
+    data = args.data or (SR_DATA if spec.family == "sr" else "samples")
+    given = dict(steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr, lr_final=args.lr_final, seed=args.seed,
+                 threads=args.threads, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+                 progress_every=args.progress_every, resume=args.resume)
+    config = TrainConfig.for_family(spec.family, **{**recipe, **{k: v for k, v in given.items() if v is not None}})
     progress = quiet if args.quiet else stderr_progress
-    val = args.val or (args.data if args.data in NAMED_SETS else "samples")
+    val = args.val or (data if data in NAMED_SETS else "samples")
     if spec.family == "can":
         if not args.operator:
             raise InputError(f"{args.model} is a CAN: name the operator to approximate with --operator")
-        result = train_can(args.model, args.operator, args.data, args.out, config=config, params=dict(args.param),
+        result = train_can(args.model, args.operator, data, args.out, config=config, params=dict(args.param),
                            val=val, norm=args.norm, max_side=max_side, variants=args.variants,
                            windows=args.windows, synthetic=args.synthetic, cache_dir=args.cache,
                            progress=progress)
     else:
         if args.operator or args.param:
             raise InputError(f"{args.model} is a super-resolution model; --operator/--param apply to CAN models")
-        result = train_sr(args.model, args.data, args.out, config=config, val=val, max_side=max_side,
+        result = train_sr(args.model, data, args.out, config=config, val=val, max_side=max_side,
                           progress=progress)
     extra = "".join(f"  {k} {v:.4g}" for k, v in result.baseline.items())
     print(f"{result.out}: {result.model} {result.steps} steps in {result.seconds:.0f} s; held-out "
