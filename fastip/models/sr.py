@@ -55,6 +55,8 @@ class BicubicSkip(nn.Module):
     Pad + Conv. Not a learned weight: it is rebuilt from the scale and is not saved with the weights.
     """
 
+    radius = 2
+
     def __init__(self, scale: int, channels: int = 3):
         super().__init__()
         phases = bicubic_phases(scale)
@@ -82,6 +84,12 @@ class ESPCN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.shuffle(self.body(x) + self.skip(x))
 
+    def receptive_field(self):
+        """The wider of the two branches (fastip.tiling adds layers up in definition order, which fits chains only)."""
+        from fastip.tiling import ReceptiveField, receptive_field
+
+        return ReceptiveField(max(receptive_field(self.body).radius, self.skip.radius), self.shuffle.upscale_factor, 1)
+
 
 class FSRCNN(nn.Module):
     """Feature extraction, shrinking, mapping, expanding, then a transposed conv upsampler, added to a bicubic upsample."""
@@ -99,6 +107,13 @@ class FSRCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.deconv(self.body(x)) + self.shuffle(self.skip(x))
+
+    def receptive_field(self):
+        """The wider of the two branches (fastip.tiling adds layers up in definition order, which fits chains only)."""
+        from fastip.tiling import ReceptiveField, receptive_field
+
+        main = receptive_field(nn.Sequential(self.body, self.deconv))
+        return ReceptiveField(max(main.radius, self.skip.radius), main.scale, 1)
 
 
 class ResBlock(nn.Module):
