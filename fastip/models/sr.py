@@ -52,7 +52,7 @@ class BicubicSkip(nn.Module):
     """Bicubic upsampling as one fixed grouped 5x5 convolution to channels*scale^2 sub-pixel planes (edges replicated).
 
     Its output is in pixel-shuffle layout, so a network adds its residual before the shuffle; it exports as
-    Pad + Conv. Not a learned weight: it is rebuilt from the scale and is not saved with the weights.
+    Slices, Concats and one Conv. Not a learned weight: it is rebuilt from the scale and is not saved with the weights.
     """
 
     radius = 2
@@ -65,7 +65,14 @@ class BicubicSkip(nn.Module):
         self.channels = channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), self.weight, groups=self.channels)
+        return F.conv2d(_edge_pad(x, self.radius), self.weight, groups=self.channels)
+
+
+def _edge_pad(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Replicate the outermost rows and columns `r` times: exports as constant Slices and Concats, whose shapes
+    ONNX shape inference follows (F.pad's replicate mode exports computed pads that it cannot)."""
+    x = torch.cat([x[:, :, :1]] * r + [x] + [x[:, :, -1:]] * r, dim=2)
+    return torch.cat([x[:, :, :, :1]] * r + [x] + [x[:, :, :, -1:]] * r, dim=3)
 
 
 class ESPCN(nn.Module):
