@@ -76,6 +76,8 @@ def receptive_field(module) -> ReceptiveField:
     if isinstance(module, FastCAN):
         inner = receptive_field(module.can)
         return ReceptiveField(module.receptive_field_radius(inner.radius), 1, module.factor)
+    if callable(getattr(module, "receptive_field", None)):
+        return module.receptive_field()  # parallel branches, which a walk in definition order would add up
     radius, scale = 0.0, 1  # radius in input pixels; scale = this layer's resolution / the input's
     passthrough = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.Tanh, nn.Sigmoid, nn.Identity, nn.GELU, nn.SiLU, nn.ELU,
                    nn.BatchNorm2d, AdaptiveNorm)  # per-pixel at inference

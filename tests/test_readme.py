@@ -133,10 +133,10 @@ RUN = {
     "fastip-export can24 --weights rof --target openvino -o out/can24-rof": _expect_trained("out/can24-rof", "rof"),
     "fastip run out/can24-rof sample:astronaut -o out/astronaut-rof.png --backend openvino":
         _expect_changed("out/astronaut-rof.png", "astronaut"),
-    "fastip models -v": _expect("weights samples (default)"),
+    "fastip models -v": _expect("weights photos (default)"),
     "fastip-export can24 --weights tv_l1 --target onnx -o out/can24": _expect_trained("out/can24", "tv_l1"),
     "fastip-export can24 --weights tv_l1 --target openvino -o out/can24-ov": _expect("openvino"),
-    "fastip-export fsrcnn_x2 --target onnx -o out/fsrcnn": _expect_trained("out/fsrcnn", "samples"),
+    "fastip-export fsrcnn_x2 --target onnx -o out/fsrcnn": _expect_trained("out/fsrcnn", "photos"),
     "fastip-export model.onnx --family sr --target openvino -o out/imported": _expect("validated on"),
     "fastip run out/can24-ov photo.jpg -o smoothed.png --backend openvino": _expect_smoothed,
     "fastip info out/can24": _expect("weights: tv_l1"),

@@ -29,11 +29,11 @@ def test_fast_mode_lists_the_base_weights_too():
 
 def test_model_without_shipped_weights_needs_a_file_or_none():
     with pytest.raises(InputError, match="ships no trained weights.*--weights none"):
-        resolve("edsr_baseline_x2")
-    assert resolve("edsr_baseline_x2", weights="none").record["untrained"] is True
+        resolve("edsr_baseline_x3")
+    assert resolve("edsr_baseline_x3", weights="none").record["untrained"] is True
 
 
-@pytest.mark.parametrize("model, weights", [("fsrcnn_x2", "samples"), ("espcn_x4", "samples")])
+@pytest.mark.parametrize("model, weights", [("fsrcnn_x2", "photos"), ("espcn_x4", "photos")])
 def test_sr_takes_its_shipped_weights_by_default(model, weights):
     source = resolve(model)
     assert source.record["weights"] == weights and source.record["untrained"] is False
@@ -66,7 +66,7 @@ def test_trained_bundle_runs_without_a_warning(tmp_path, astronaut, capsys):
     assert main.main(["run", str(out), str(photo), "-o", str(tmp_path / "o.png")]) == 0
     assert "warning" not in capsys.readouterr().err
     assert main.main(["info", str(out)]) == 0
-    assert "weights: samples" in capsys.readouterr().out
+    assert "weights: photos" in capsys.readouterr().out
 
 
 def test_benchmark_rows_flag_untrained():

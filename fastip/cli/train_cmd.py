@@ -13,6 +13,7 @@ EPILOG = """examples:
   fastip-train can24 --evaluate l0_smoothing                 # a CAN weight on the held-out photographs
   fastip-train can24 --evaluate rof --record                 # ... into index.json; withdraws it if it fails the rule
   fastip-train can24 --operator rof --qat --from-weights rof --steps 2000 --threads 1 -o weights/can24_rof_qat.pt
+  fastip-train espcn_x2 --threads 1 -o espcn_x2.safetensors   # the shipped weight's recipe (samples+photos)
 
 --data samples trains on the bundled natural images; held-out metrics use grace_hopper and china
 (or --val FOLDER). --data photos / samples+photos add the photographs of `fastip data fetch` (whole and in
@@ -50,13 +51,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--operator", help="CAN only: the operator to approximate (see `fastip operators`)")
     parser.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE",
                         help="CAN only: an operator parameter (repeatable), JSON values")
-    parser.add_argument("--data", default="samples", help="folder of training images, `samples` (default: 9 colour photographs), `samples+grey` (+ 8 greyscale ones), `photos` (`fastip data fetch`) or `samples+photos`")
+    parser.add_argument("--data", help="folder of training images, `samples` (CAN default: 9 colour photographs), `samples+grey` (+ 8 greyscale ones), `photos` (`fastip data fetch`) or `samples+photos` (SR default)")
     parser.add_argument("--val", help="folder of held-out images, or a named set's held-out split (default: --data's when it is a named set, else `samples`: grace_hopper, china)")
-    parser.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
-    parser.add_argument("--batch", type=int, help="crops per step (default 1 for CAN, 16 for SR)")
+    parser.add_argument("--steps", type=int, help="optimizer steps (default 2000; SR: the model's recipe)")
+    parser.add_argument("--batch", type=int, help="crops per step (default 1 for CAN, the recipe's for SR)")
     parser.add_argument("--crop", type=int, help="crop side in input pixels (default: whole images for CAN, 32 for SR; >= --max-side means whole images)")
-    parser.add_argument("--lr", type=float, help="initial Adam learning rate (paper: 1e-4; default 1e-3, --qat 1e-4)")
-    parser.add_argument("--lr-final", type=float, help="learning rate reached by cosine decay at the last step (default 1e-5, --qat 1e-6)")
+    parser.add_argument("--lr", type=float, help="initial Adam learning rate (paper: 1e-4; default 1e-3, --qat 1e-4, SR: the recipe's)")
+    parser.add_argument("--lr-final", type=float, help="learning rate reached by cosine decay at the last step (default 1e-5, --qat 1e-6, SR: the recipe's)")
     parser.add_argument("--norm", choices=("none", "shift", "batch", "instance"), default="none",
                         help="CAN only: norm while training; `none` (no norm) and `shift` (no norm, a learned per-channel "
                              "shift) are saved as the equivalent batch-norm CAN")
@@ -75,7 +76,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for initialisation and crop sampling")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
     parser.add_argument("--checkpoint-every", type=int, default=250, help="steps between checkpoints")
-    parser.add_argument("--eval-every", type=int, default=250, help="steps between held-out evaluations")
+    parser.add_argument("--eval-every", type=int, help="steps between held-out evaluations (default 250)")
     parser.add_argument("--progress-every", type=float, default=10.0,
                         help="seconds between progress lines (step, loss, step/s, ETA)")
     parser.add_argument("--resume", action="store_true", help="continue from the -o file and its .state.pt")
@@ -98,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     from fastip.train import TrainConfig, train_can, train_sr
     from fastip.train.data import NAMED_SETS
     from fastip.train.loop import FAMILY_DEFAULTS, stderr_progress
+    from fastip.train.sr import DATA as SR_DATA
+    from fastip.train.sr import recipe as sr_recipe
 
     spec = models.get(args.model)
     if args.evaluate or args.record:
@@ -109,27 +112,29 @@ def run(args: argparse.Namespace) -> int:
     max_side = args.max_side or MAX_SIDE[spec.family]
     if args.from_weights and not args.qat:
         raise InputError("--from-weights starts quantization-aware fine-tuning: add --qat")
-    lr = args.lr if args.lr is not None else (1e-4 if args.qat else 1e-3)
-    lr_final = args.lr_final if args.lr_final is not None else (1e-6 if args.qat else 1e-5)
-    config = TrainConfig.for_family(spec.family, steps=args.steps, batch=args.batch, crop=args.crop, lr=lr,
-                                    lr_final=lr_final, seed=args.seed, threads=args.threads,
-                                    checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-                                    progress_every=args.progress_every, resume=args.resume)
-    progress = quiet if args.quiet else stderr_progress
-    val = args.val or (args.data if args.data in NAMED_SETS else "samples")
+    recipe = sr_recipe(args.model) if spec.family == "sr" else {}
     if args.qat:
-        result = _qat(args, config, val, max_side, progress)
+        recipe = {"lr": 1e-4, "lr_final": 1e-6, **recipe}
+    data = args.data or (SR_DATA if spec.family == "sr" else "samples")
+    given = dict(steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr, lr_final=args.lr_final, seed=args.seed,
+                 threads=args.threads, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+                 progress_every=args.progress_every, resume=args.resume)
+    config = TrainConfig.for_family(spec.family, **{**recipe, **{k: v for k, v in given.items() if v is not None}})
+    progress = quiet if args.quiet else stderr_progress
+    val = args.val or (data if data in NAMED_SETS else "samples")
+    if args.qat:
+        result = _qat(args, config, data, val, max_side, progress)
     elif spec.family == "can":
         if not args.operator:
             raise InputError(f"{args.model} is a CAN: name the operator to approximate with --operator")
-        result = train_can(args.model, args.operator, args.data, args.out, config=config, params=dict(args.param),
+        result = train_can(args.model, args.operator, data, args.out, config=config, params=dict(args.param),
                            val=val, norm=args.norm, max_side=max_side, variants=args.variants,
                            windows=args.windows, synthetic=args.synthetic, cache_dir=args.cache,
                            loss=args.loss, context=args.context, progress=progress)
     else:
         if args.operator or args.param:
             raise InputError(f"{args.model} is a super-resolution model; --operator/--param apply to CAN models")
-        result = train_sr(args.model, args.data, args.out, config=config, val=val, max_side=max_side,
+        result = train_sr(args.model, data, args.out, config=config, val=val, max_side=max_side,
                           progress=progress)
     extra = "".join(f"  {k} {v:.4g}" for k, v in result.baseline.items())
     print(f"{result.out}: {result.model} {result.steps} steps in {result.seconds:.0f} s; held-out "
@@ -169,7 +174,7 @@ def evaluate(args: argparse.Namespace, spec) -> int:
     return 1 if reasons else 0
 
 
-def _qat(args: argparse.Namespace, config, val: str, max_side: int, progress):
+def _qat(args: argparse.Namespace, config, data: str, val: str, max_side: int, progress):
     from fastip.errors import InputError
     from fastip.train.qat import QatScheme, train_qat
 
@@ -179,7 +184,7 @@ def _qat(args: argparse.Namespace, config, val: str, max_side: int, progress):
         raise InputError(f"--qat on {args.model} needs --operator (the one --from-weights approximates)")
     scheme = QatScheme(args.qat_candidate, tuple(n.strip() for n in args.qat_float_layers.split(",") if n.strip()),
                        calib=args.calib)
-    return train_qat(args.model, args.operator, args.from_weights, args.data, args.out, config=config, scheme=scheme,
+    return train_qat(args.model, args.operator, args.from_weights, data, args.out, config=config, scheme=scheme,
                      distill=args.distill, recalibrate_every=args.recalibrate_every, params=dict(args.param), val=val,
                      max_side=max_side, cache_dir=args.cache, progress=progress)
 

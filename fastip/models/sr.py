@@ -4,14 +4,22 @@
   Sub-Pixel Convolutional Neural Network", CVPR 2016 (5-3-3 convs, tanh, pixel shuffle).
 - FSRCNN: Dong, Loy, Tang, "Accelerating the Super-Resolution Convolutional Neural Network",
   ECCV 2016 (d=56, s=12, m=4, PReLU, 9x9 transposed conv).
+
+ESPCN and FSRCNN here predict a residual over a fixed bicubic upsample (BicubicSkip): colours and
+flat areas pass through linearly, so the output reaches white and black and keeps every hue, and
+the networks spend their capacity on detail. Without it both reconstruct the whole image through
+a few nonlinear channels and shift colours they saw little of.
 - EDSR-baseline: Lim et al., "Enhanced Deep Residual Networks for Single Image Super-Resolution",
   CVPRW 2017 (16 residual blocks, 64 channels, no batch norm, pixel-shuffle upsampler).
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from fastip.models.checkpoint import load_into
 from fastip.models.registry import get as _get_spec
@@ -22,8 +30,53 @@ SCALES = (2, 3, 4)
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)  # EDSR subtracts the DIV2K RGB mean
 
 
+def keys_cubic(x: float, a: float = -0.5) -> float:
+    """Keys' cubic convolution kernel (a = -0.5, as PIL's bicubic)."""
+    x = abs(x)
+    if x <= 1:
+        return (a + 2) * x ** 3 - (a + 3) * x ** 2 + 1
+    return a * x ** 3 - 5 * a * x ** 2 + 8 * a * x - 4 * a if x < 2 else 0.0
+
+
+def bicubic_phases(scale: int) -> torch.Tensor:
+    """(scale, 5) taps: row j weighs low-resolution pixels i-2..i+2 for high-resolution pixel i*scale + j."""
+    rows = []
+    for j in range(scale):
+        offset = (j + 0.5) / scale - 0.5
+        taps = [keys_cubic(offset - t) for t in range(-2, 3)]
+        rows.append([w / math.fsum(taps) for w in taps])
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+class BicubicSkip(nn.Module):
+    """Bicubic upsampling as one fixed grouped 5x5 convolution to channels*scale^2 sub-pixel planes (edges replicated).
+
+    Its output is in pixel-shuffle layout, so a network adds its residual before the shuffle; it exports as
+    Slices, Concats and one Conv. Not a learned weight: it is rebuilt from the scale and is not saved with the weights.
+    """
+
+    radius = 2
+
+    def __init__(self, scale: int, channels: int = 3):
+        super().__init__()
+        phases = bicubic_phases(scale)
+        kernel = torch.einsum("yk,xl->yxkl", phases, phases).reshape(scale * scale, 1, 5, 5)
+        self.register_buffer("weight", kernel.repeat(channels, 1, 1, 1), persistent=False)
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(_edge_pad(x, self.radius), self.weight, groups=self.channels)
+
+
+def _edge_pad(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Replicate the outermost rows and columns `r` times: exports as constant Slices and Concats, whose shapes
+    ONNX shape inference follows (F.pad's replicate mode exports computed pads that it cannot)."""
+    x = torch.cat([x[:, :, :1]] * r + [x] + [x[:, :, -1:]] * r, dim=2)
+    return torch.cat([x[:, :, :, :1]] * r + [x] + [x[:, :, :, -1:]] * r, dim=3)
+
+
 class ESPCN(nn.Module):
-    """Feature extraction at low resolution, then one sub-pixel convolution layer."""
+    """Feature extraction at low resolution, then one sub-pixel convolution layer, added to a bicubic upsample."""
 
     def __init__(self, scale: int, channels: int = 3):
         super().__init__()
@@ -32,14 +85,21 @@ class ESPCN(nn.Module):
             nn.Conv2d(64, 32, 3, padding=1), nn.Tanh(),
             nn.Conv2d(32, channels * scale * scale, 3, padding=1),
         )
+        self.skip = BicubicSkip(scale, channels)
         self.shuffle = nn.PixelShuffle(scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.shuffle(self.body(x))
+        return self.shuffle(self.body(x) + self.skip(x))
+
+    def receptive_field(self):
+        """The wider of the two branches (fastip.tiling adds layers up in definition order, which fits chains only)."""
+        from fastip.tiling import ReceptiveField, receptive_field
+
+        return ReceptiveField(max(receptive_field(self.body).radius, self.skip.radius), self.shuffle.upscale_factor, 1)
 
 
 class FSRCNN(nn.Module):
-    """Feature extraction, shrinking, mapping, expanding, then a transposed conv upsampler."""
+    """Feature extraction, shrinking, mapping, expanding, then a transposed conv upsampler, added to a bicubic upsample."""
 
     def __init__(self, scale: int, channels: int = 3, d: int = 56, s: int = 12, m: int = 4):
         super().__init__()
@@ -49,9 +109,18 @@ class FSRCNN(nn.Module):
         layers += [nn.Conv2d(s, d, 1), nn.PReLU(d)]
         self.body = nn.Sequential(*layers)
         self.deconv = nn.ConvTranspose2d(d, channels, 9, stride=scale, padding=4, output_padding=scale - 1)
+        self.skip = BicubicSkip(scale, channels)
+        self.shuffle = nn.PixelShuffle(scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.deconv(self.body(x))
+        return self.deconv(self.body(x)) + self.shuffle(self.skip(x))
+
+    def receptive_field(self):
+        """The wider of the two branches (fastip.tiling adds layers up in definition order, which fits chains only)."""
+        from fastip.tiling import ReceptiveField, receptive_field
+
+        main = receptive_field(nn.Sequential(self.body, self.deconv))
+        return ReceptiveField(max(main.radius, self.skip.radius), main.scale, 1)
 
 
 class ResBlock(nn.Module):

@@ -47,7 +47,8 @@ def test_end_to_end_espcn(tmp_path, capsys):
     (row,) = data["results"]
     assert row["status"] == "ok", row["reason"]
     assert len(row["latency"]["samples_ms"]) >= 2
-    assert row["flops"] == 2 * 26688 * 24 * 16  # ESPCN x2: 5x5 3->64, 3x3 64->32, 3x3 32->12
+    # ESPCN x2: 5x5 3->64, 3x3 64->32, 3x3 32->12, and the bicubic skip's grouped 5x5 3->12
+    assert row["flops"] == 2 * (26688 + 300) * 24 * 16
     assert {"hr_psnr_y", "hr_ssim_y", "hr_psnr_rgb", "hr_ssim_rgb"} <= set(row["quality"])
     assert row["operator"]["latency"] is not None or row["operator"]["error"]
     if "bicubic_psnr_y" in row["quality"]:  # HR is a native crop, not an upscaled (too easy) picture

@@ -313,3 +313,46 @@ def test_samples_plus_grey_adds_greyscale_photographs_and_keeps_the_held_out_pai
         assert (image.pixels[..., 0] == image.pixels[..., 2]).all() and image.pixels.std() > 10
     assert [i.name for i in load_images("samples+grey", held_out=True)] == list(HELD_OUT)
     assert not set(GREY_SAMPLES) & set(sample_names())  # calibration and the CLI's sample list stay colour
+
+
+def test_sr_cli_trains_with_the_models_recipe_and_records_it(tmp_path, folder):
+    """Flags left out come from fastip.train.sr.RECIPES; the result names the command line that repeats the run."""
+    import json
+
+    from fastip.cli.train_cmd import build_parser
+    from fastip.train.sr import RECIPES
+
+    assert main(["espcn_x2", "--data", str(folder), "--val", str(folder), "--steps", "2", "--batch", "2", "--crop", "12",
+                 "--max-side", "64", "--threads", "1", "-o", str(tmp_path / "sr.safetensors"), "-q"]) == 0
+    params = json.loads((tmp_path / "sr.json").read_text())["params"]
+    assert (params["lr"], params["lr_final"]) == (RECIPES["espcn_x2"]["lr"], RECIPES["espcn_x2"]["lr_final"])
+    again = build_parser().parse_args(params["recipe"].split()[1:])
+    assert (again.model, again.data, again.steps, again.batch, again.crop, again.lr, again.max_side) == (
+        "espcn_x2", str(folder), 2, 2, 12, params["lr"], 64)
+
+
+def test_shipped_sr_weights_are_the_default_recipe_by_name():
+    """`fastip-train MODEL` with no flags but -o repeats the recipe every shipped SR weight records."""
+    from fastip.cli.train_cmd import build_parser
+    from fastip.train.publish import read_index
+    from fastip.train.sr import DATA, RECIPES
+
+    entries = [e for e in read_index() if e["model"].startswith(("espcn", "fsrcnn", "edsr"))]
+    assert entries
+    for entry in entries:
+        args = build_parser().parse_args(entry["params"]["recipe"].split()[1:])
+        recipe = RECIPES[args.model]
+        assert args.model == entry["model"] and args.data == DATA and args.max_side == 640, entry["params"]["recipe"]
+        assert (args.steps, args.batch, args.crop, args.lr, args.lr_final, args.seed) == (
+            recipe["steps"], recipe["batch"], recipe["crop"], recipe["lr"], recipe["lr_final"], 0), entry["model"]
+        assert entry["params"]["steps"] == recipe["steps"]
+
+
+def test_sr_training_pairs_take_each_image_at_the_fractions_that_hold_a_crop():
+    from fastip.train.data import NamedImage
+    from fastip.train.sr import training_pairs
+
+    big, small = NamedImage("big", np.zeros((400, 600, 3), np.uint8)), NamedImage("small", np.zeros((50, 70, 3), np.uint8))
+    pairs = training_pairs([big, small], 2, 32)
+    assert [lr.shape[:2] for lr, _ in pairs] == [(200, 300), (100, 150), (50, 75), (25, 35)]
+    assert all(hr.shape[:2] == (lr.shape[0] * 2, lr.shape[1] * 2) for lr, hr in pairs)
