@@ -92,7 +92,7 @@ def _executor(workers: int) -> ThreadPoolExecutor:
 def _over_rows(h: int, w: int, convert: Callable[[int, int], None]) -> None:
     """Call convert(r0, r1) on row ranges covering 0..h: one range, or whole blocks split among the workers.
 
-    The calling thread converts the first share itself, so a conversion never waits on a pool busy with others.
+    The calling thread converts the first share itself instead of only waiting for the pool.
     """
     rows = block_rows(w)
     workers = conversion_workers() if h * w >= PARALLEL_PIXELS else 1
