@@ -65,9 +65,9 @@ def test_statistics_factor_one_is_the_exact_instance_norm():
 
 
 def test_shipped_instance_weights_deploy_close_to_the_exact_norm(astronaut):
-    """Shipped dehaze weights on a real photograph: 1/4-resolution statistics stay near the exact output."""
-    assert models.get("can24").build(weights="dehaze").fuse().norm_mode == "instance"
-    can = models.get("can24").build(weights="dehaze", norm_stats=4)
+    """Shipped instance-norm weights (can32 wls_tone) on a real photograph: 1/4-resolution statistics stay near the exact output."""
+    assert models.get("can32").build(weights="wls_tone").fuse().norm_mode == "instance"
+    can = models.get("can32").build(weights="wls_tone", norm_stats=4)
     assert can.norm_stats == 4 and isinstance(can.fuse(), LowResStatsCAN)
     x = _image(astronaut, 256, 256)
     with torch.no_grad():
@@ -99,7 +99,7 @@ def test_norm_stats_is_refused_where_it_does_not_apply():
     with pytest.raises(InputError, match="instance-norm weights"):
         models.get("can24").build(weights="rof", norm_stats=4)
     with pytest.raises(InputError, match="norm_stats must be one of"):
-        models.get("can24").build(weights="dehaze", norm_stats=3)
+        models.get("can24").build(weights="local_laplacian_style", norm_stats=3)
     from fastip.export.source import resolve
 
     with pytest.raises(InputError, match="--norm-stats applies to can24 and can32"):

@@ -55,7 +55,7 @@ def _ort(path, x, basic: bool) -> np.ndarray:
     ("rof", "u8-per-channel", ()),
     ("rof", "s8-symmetric-per-channel", ("/3/3.0/Conv",)),
     ("rof", "u8-per-channel-reduce-range", ()),
-    ("wls_tone", "u8-per-channel", ()),  # instance norm: Mul/Add/InstanceNormalization quantized too
+    ("local_laplacian_style", "u8-per-channel", ()),  # instance norm: Mul/Add/InstanceNormalization quantized too
 ])
 def test_fake_quantized_graph_matches_the_qdq_onnx(tmp_path, weights, candidate, float_layers):
     import torch
@@ -99,7 +99,7 @@ def test_weight_fake_quantization_reproduces_the_stored_codes(tmp_path):
     assert checked == 9
 
 
-@pytest.mark.parametrize("weights", ["rof", "wls_tone"])
+@pytest.mark.parametrize("weights", ["rof", "local_laplacian_style"])
 def test_trained_graph_weights_go_back_to_an_equal_can(tmp_path, weights):
     import torch
 
@@ -162,7 +162,7 @@ def test_qat_refuses_what_it_cannot_fine_tune(tmp_path):
     with pytest.raises(FastipError):  # QAT weights of another model: can32's weights do not fit can24
         from fastip import models
 
-        QatModel("can24", str(models.get("can32").weights["tv_l1"].path), QatScheme(), tmp_path)
+        QatModel("can24", str(models.get("can32").weights["wls_tone"].path), QatScheme(), tmp_path)
 
 
 @pytest.mark.parametrize("argv,message", [
