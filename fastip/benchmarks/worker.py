@@ -196,7 +196,7 @@ def main() -> int:
         if kind == "peak":
             from fastip.benchmarks.peak import measure_peak
 
-            reply = measure_peak(spec.get("threads")).to_dict()
+            reply = measure_peak(spec.get("threads"), fma=spec.get("fma", True)).to_dict()
         elif kind == "auto":
             from fastip.runtimes.auto import choose
 
