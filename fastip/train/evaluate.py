@@ -18,6 +18,7 @@ from fastip.train.targets import TargetCache
 
 SMALL, LARGE = 320, 1280  # longest sides measured: the training size, and large photographs (fast mode: LARGE only)
 MIN_GAIN = 2.0  # dB over the input unchanged, on average, that a shipped weight must reach (at rule_size)
+MIN_PSNR = 30.0  # dB against its operator, on average, below which a weight approximates some other operator
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class Evaluation:
     def failures(self) -> list[str]:
         """Why this measurement breaks the shipping rule (empty when it passes)."""
         out = []
+        if self.psnr < MIN_PSNR:
+            out.append(f"{self.psnr:.2f} dB against its operator on average at {self.size} px (needs {MIN_PSNR:g})")
         if self.gain < MIN_GAIN:
             out.append(f"{self.gain:+.2f} dB over the unchanged input on average at {self.size} px (needs +{MIN_GAIN:g})")
         below = [s for s in self.scores if s.gain < 0]

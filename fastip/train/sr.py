@@ -28,7 +28,7 @@ RECIPES = {
     "espcn_x4": {"steps": 2000, "batch": 16, "crop": 24, "lr": 1e-3, "lr_final": 1e-5, "eval_every": 1000},
     "fsrcnn_x2": {"steps": 3000, "batch": 16, "crop": 32, "lr": 1e-3, "lr_final": 1e-5, "eval_every": 1000},
     "fsrcnn_x4": {"steps": 2000, "batch": 16, "crop": 24, "lr": 1e-3, "lr_final": 1e-5, "eval_every": 1000},
-    "edsr_baseline_x2": {"steps": 1500, "batch": 4, "crop": 24, "lr": 2e-4, "lr_final": 1e-6, "eval_every": 1500},
+    "edsr_baseline_x2": {"steps": 6000, "batch": 4, "crop": 24, "lr": 3e-4, "lr_final": 1e-6, "eval_every": 2000},
 }
 
 
@@ -92,10 +92,10 @@ def paper_init(net) -> None:
 
 
 def residual_init(net) -> None:
-    """Start ESPCN at its bicubic skip: the sub-pixel layer's weights shrunk 100x, its bias zero."""
+    """Start ESPCN or EDSR at its bicubic skip: the last layer's weights shrunk 100x, its bias zero."""
     import torch
 
-    last = net.body[-1]
+    last = net.tail[-1] if hasattr(net, "tail") else net.body[-1]
     with torch.no_grad():
         last.weight.mul_(0.01)
         last.bias.zero_()
@@ -153,7 +153,7 @@ def train_sr(model: str, data: str | os.PathLike, out: str | os.PathLike, *, con
     net = spec.build()
     if type(net).__name__ == "FSRCNN":
         paper_init(net)
-    elif type(net).__name__ == "ESPCN":
+    elif type(net).__name__ in ("ESPCN", "EDSR"):
         residual_init(net)
     held_tensors = [(torch.from_numpy(lr.astype(np.float32).transpose(2, 0, 1)[None] / 255.0), hr) for lr, hr in held_pairs]
 

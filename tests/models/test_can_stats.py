@@ -99,7 +99,7 @@ def test_norm_stats_is_refused_where_it_does_not_apply():
     with pytest.raises(InputError, match="instance-norm weights"):
         models.get("can24").build(weights="rof", norm_stats=4)
     with pytest.raises(InputError, match="norm_stats must be one of"):
-        models.get("can24").build(weights="local_laplacian_style", norm_stats=3)
+        models.get("can32").build(weights="wls_tone", norm_stats=3)
     from fastip.export.source import resolve
 
     with pytest.raises(InputError, match="--norm-stats applies to can24 and can32"):

@@ -17,8 +17,8 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(1.0 / max(np.mean((a.astype(np.float64) - b) ** 2), 1e-20)))
 
 
-def _graphs(tmp_path, weights: str, settings_name: str, float_layers=()):
-    """FP32 ONNX of can24/<weights>, its Q/DQ ONNX for a candidate (ranges from real crops), and a test image."""
+def _graphs(tmp_path, weights: str, settings_name: str, float_layers=(), model: str = "can24"):
+    """FP32 ONNX of <model>/<weights>, its Q/DQ ONNX for a candidate (ranges from real crops), and a test image."""
     import onnx
 
     from fastip.calibration import data as calib_data
@@ -29,7 +29,7 @@ def _graphs(tmp_path, weights: str, settings_name: str, float_layers=()):
     from fastip.images import sample_image
     from fastip.pipeline import to_tensor
 
-    source = resolve("can24", weights=weights)
+    source = resolve(model, weights=weights)
     fp32 = tmp_path / "fp32.onnx"
     export_onnx(source, output_specs(source), fp32)
     images = calib_data.load_images(None, "can")
@@ -51,18 +51,18 @@ def _ort(path, x, basic: bool) -> np.ndarray:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
 
 
-@pytest.mark.parametrize("weights,candidate,float_layers", [
-    ("rof", "u8-per-channel", ()),
-    ("rof", "s8-symmetric-per-channel", ("/3/3.0/Conv",)),
-    ("rof", "u8-per-channel-reduce-range", ()),
-    ("local_laplacian_style", "u8-per-channel", ()),  # instance norm: Mul/Add/InstanceNormalization quantized too
+@pytest.mark.parametrize("model,weights,candidate,float_layers", [
+    ("can24", "rof", "u8-per-channel", ()),
+    ("can24", "rof", "s8-symmetric-per-channel", ("/3/3.0/Conv",)),
+    ("can24", "rof", "u8-per-channel-reduce-range", ()),
+    ("can32", "wls_tone", "u8-per-channel", ()),  # instance norm: Mul/Add/InstanceNormalization quantized too
 ])
-def test_fake_quantized_graph_matches_the_qdq_onnx(tmp_path, weights, candidate, float_layers):
+def test_fake_quantized_graph_matches_the_qdq_onnx(tmp_path, model, weights, candidate, float_layers):
     import torch
 
     from fastip.train.qat_graph import QdqGraph
 
-    _, fp32_path, qdq_path, fp32, qdq, x = _graphs(tmp_path, weights, candidate, float_layers)
+    _, fp32_path, qdq_path, fp32, qdq, x = _graphs(tmp_path, weights, candidate, float_layers, model)
     graph = QdqGraph(fp32, qdq)
     with torch.no_grad():
         fake = graph(torch.from_numpy(x)).numpy()
@@ -99,15 +99,15 @@ def test_weight_fake_quantization_reproduces_the_stored_codes(tmp_path):
     assert checked == 9
 
 
-@pytest.mark.parametrize("weights", ["rof", "local_laplacian_style"])
-def test_trained_graph_weights_go_back_to_an_equal_can(tmp_path, weights):
+@pytest.mark.parametrize("model,weights", [("can24", "rof"), ("can32", "wls_tone")])
+def test_trained_graph_weights_go_back_to_an_equal_can(tmp_path, model, weights):
     import torch
 
     from fastip import models
     from fastip.models.checkpoint import save_state_dict
     from fastip.train.qat import QatModel, QatScheme
 
-    qat = QatModel("can24", weights, QatScheme(calib_count=2), tmp_path)
+    qat = QatModel(model, weights, QatScheme(calib_count=2), tmp_path)
     with torch.no_grad():
         for p in qat.graph.weights.values():
             p.add_(0.01 * torch.randn_like(p))
@@ -116,7 +116,7 @@ def test_trained_graph_weights_go_back_to_an_equal_can(tmp_path, weights):
     with torch.no_grad():
         expected = qat.graph(x)
     save_state_dict(qat.can_state(), tmp_path / "tuned.safetensors")
-    rebuilt = models.get("can24").build(weights=str(tmp_path / "tuned.safetensors"))
+    rebuilt = models.get(model).build(weights=str(tmp_path / "tuned.safetensors"))
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(x), expected, rtol=1e-4, atol=1e-5)
     before = qat.graph.float_state()

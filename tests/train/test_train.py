@@ -50,6 +50,9 @@ def folder(tmp_path):
     return d
 
 
+PUBLISHABLE_STEPS = 400  # the blur CAN passes the shipping rule on `folder` (>= 30 dB against the blur) by then
+
+
 def _config(**kw) -> TrainConfig:
     base = dict(steps=12, batch=4, crop=24, lr=3e-3, lr_final=1e-4, seed=1, threads=1, checkpoint_every=6, eval_every=6)
     base.update(kw)
@@ -244,13 +247,13 @@ def test_publish_lists_finished_runs_only(tmp_path, folder, blur_operator):
     from fastip.train.publish import publish
 
     out = tmp_path / "run" / "blur.pt"
-    train_can("can24", "blur", folder, out, config=_config(steps=100), val=folder, max_side=64,
+    train_can("can24", "blur", folder, out, config=_config(steps=PUBLISHABLE_STEPS), val=folder, max_side=64,
               cache_dir=tmp_path / "cache", progress=lambda _: None)
     ship = dict(weights_dir=tmp_path / "w", val=folder, cache_dir=tmp_path / "cache")  # the shipping rule on `folder`
     entry = publish(out.with_suffix(".json"), "blur", "test", **ship)
     index = json.loads((tmp_path / "w" / "index.json").read_text())
     assert index == [entry] and (tmp_path / "w" / entry["file"]).is_file()
-    assert entry["params"]["steps"] == 100 and entry["evaluated_on"] == "img0.png, img1.png"
+    assert entry["params"]["steps"] == PUBLISHABLE_STEPS and entry["evaluated_on"] == "img0.png, img1.png"
     assert entry["evaluation"]["320px"]["gain"] >= 2.0 and entry["evaluation"]["320px"]["images"] == 2
     better = dict(entry, metrics={**entry["metrics"], "psnr": entry["metrics"]["psnr"] + 1.0})
     (tmp_path / "w" / "index.json").write_text(json.dumps([better]))
@@ -269,7 +272,7 @@ def test_remeasure_reproduces_the_published_metrics(tmp_path, folder, blur_opera
     from fastip.train.publish import publish, remeasure
 
     out = tmp_path / "run" / "blur.pt"
-    train_can("can24", "blur", folder, out, config=_config(steps=100), val=folder, max_side=64,
+    train_can("can24", "blur", folder, out, config=_config(steps=PUBLISHABLE_STEPS), val=folder, max_side=64,
               cache_dir=tmp_path / "cache", progress=lambda _: None)
     published = publish(out.with_suffix(".json"), "blur", "test", weights_dir=tmp_path / "w", val=folder,
                         cache_dir=tmp_path / "cache")
