@@ -118,12 +118,61 @@ class FSRCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.deconv(self.body(x)) + self.shuffle(self.skip(x))
 
+    def fuse(self) -> nn.Module:
+        """Deploy form: the transposed conv as the equal sub-pixel conv at low resolution (SubPixelFSRCNN)."""
+        return SubPixelFSRCNN(self).eval()
+
     def receptive_field(self):
         """The wider of the two branches (fastip.tiling adds layers up in definition order, which fits chains only)."""
         from fastip.tiling import ReceptiveField, receptive_field
 
         main = receptive_field(nn.Sequential(self.body, self.deconv))
         return ReceptiveField(max(main.radius, self.skip.radius), main.scale, 1)
+
+
+def subpixel_weights(deconv: nn.ConvTranspose2d) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(weight, bias, radius) of the convolution at input resolution whose pixel-shuffled output equals `deconv`.
+
+    Output pixel s*i + p of a transposed conv (stride s, padding P, kernel K) sums taps k = s*d + p + P over inputs
+    i - d; so sub-pixel plane (o, py, px) is a plain conv whose tap at offset -d holds the transposed kernel's tap k.
+    For FSRCNN's 9x9 kernel that is a 5x5 conv at x2 and x3 and a 3x3 one at x4, each into out*s^2 channels.
+    """
+    s, pad, k = deconv.stride[0], deconv.padding[0], deconv.kernel_size[0]
+    w = deconv.weight.detach()  # (in, out, k, k)
+    taps = {p: [d for d in range(-k, k + 1) if 0 <= s * d + p + pad < k] for p in range(s)}
+    radius = max(abs(d) for ds in taps.values() for d in ds)
+    n_in, n_out = w.shape[:2]
+    weight = torch.zeros(n_out * s * s, n_in, 2 * radius + 1, 2 * radius + 1, dtype=w.dtype)
+    for o in range(n_out):
+        for py in range(s):
+            for px in range(s):
+                for dy in taps[py]:
+                    for dx in taps[px]:
+                        weight[o * s * s + py * s + px, :, radius - dy, radius - dx] = w[:, o, s * dy + py + pad, s * dx + px + pad]
+    bias = deconv.bias.detach().repeat_interleave(s * s) if deconv.bias is not None else torch.zeros(n_out * s * s)
+    return weight, bias, radius
+
+
+class SubPixelFSRCNN(nn.Module):
+    """FSRCNN's deploy form: body, the deconvolution as a sub-pixel conv added to the bicubic skip, one pixel shuffle.
+
+    The same function as FSRCNN (to float rounding): the transposed conv scatters into the high-resolution grid,
+    which backends run as a col2im GEMM; as a conv at low resolution it runs in their direct-convolution kernels.
+    """
+
+    def __init__(self, net: FSRCNN):
+        super().__init__()
+        self.body = net.body
+        weight, bias, radius = subpixel_weights(net.deconv)
+        self.tail = nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2], padding=radius)
+        with torch.no_grad():
+            self.tail.weight.copy_(weight)
+            self.tail.bias.copy_(bias)
+        self.skip = net.skip
+        self.shuffle = net.shuffle
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shuffle(self.tail(self.body(x)) + self.skip(x))
 
 
 class ResBlock(nn.Module):

@@ -71,3 +71,28 @@ def test_shipped_weights_keep_the_mean_colour_of_a_held_out_photo(name):
     m = 2 * scale
     shift = (out[m:-m, m:-m].astype(np.float64) - hr[m:-m, m:-m]).mean(axis=(0, 1))
     assert np.abs(shift).max() < 1.0, shift
+
+
+@pytest.mark.parametrize("scale,kernel", [(2, 5), (3, 5), (4, 3)])
+def test_fsrcnn_deploy_form_is_the_same_function_with_a_subpixel_conv(scale, kernel):
+    """The transposed conv becomes a conv at low resolution into 3*s^2 planes; outputs agree to float rounding,
+    at odd sizes, with perturbed weights (so every tap and the bias matter)."""
+    from fastip.export.source import deploy_form
+    from fastip.models.sr import SubPixelFSRCNN
+
+    net = models.get(f"fsrcnn_x{scale}").build()
+    torch.manual_seed(scale)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    deploy = deploy_form(net)
+    assert isinstance(deploy, SubPixelFSRCNN)
+    assert tuple(deploy.tail.weight.shape) == (3 * scale * scale, 56, kernel, kernel)
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in deploy.modules())
+    x = torch.rand(1, 3, 23, 17)
+    with torch.no_grad():
+        expected, got = net(x), deploy(x)
+    assert got.shape == expected.shape == (1, 3, 23 * scale, 17 * scale)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    # each sub-pixel plane's taps are the transposed kernel's: no tap of it is dropped or used twice
+    assert torch.count_nonzero(deploy.tail.weight) == torch.count_nonzero(net.deconv.weight)
