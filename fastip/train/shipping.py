@@ -14,8 +14,13 @@ from fastip.train.evaluate import Evaluation, evaluate_weight, failures
 
 
 def is_operator_can(entry: dict) -> bool:
-    """A CAN weight (full resolution or fast mode) trained against a reference operator."""
-    return entry["model"].startswith(("can24", "can32")) and "operator" in entry.get("params", {})
+    """A CAN weight (full resolution or fast mode) trained against a reference operator, shipped as FP32.
+
+    Quantization-aware weights (params.qat) are not: fastip-export refuses them as FP32 weights, and each INT8
+    export's gate decides whether their artifact ships.
+    """
+    params = entry.get("params", {})
+    return entry["model"].startswith(("can24", "can32")) and "operator" in params and not params.get("qat")
 
 
 def evaluation_record(evaluations: list[Evaluation], val: str | os.PathLike = PHOTOS) -> dict[str, Any]:

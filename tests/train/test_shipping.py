@@ -174,3 +174,12 @@ def test_cli_trains_a_context_can_with_the_gradient_loss(tmp_path):
     assert (params["loss"], params["context"]) == ("gradient", True)
     net = models.get("can24").build(weights=str(tmp_path / "w.pt"))
     assert net.context is not None and net.context.proj.weight.abs().sum().item() > 0  # the branch trained
+
+
+def test_qat_weights_are_judged_by_the_int8_gate_not_the_fp32_rule():
+    from fastip.train.shipping import is_operator_can
+
+    entry = _entry()
+    assert is_operator_can(entry)
+    assert not is_operator_can({**entry, "params": {**entry["params"], "qat": {"from_weights": "rof"}}})
+    assert not is_operator_can({**entry, "model": "fsrcnn_x2"})
