@@ -16,7 +16,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--name", action="append", dest="names", metavar="NAME",
                    help="model name per bundle, in order (default: the bundle's model name)")
     p.add_argument("--kinds", help=f"comma-separated model kinds from {','.join(KINDS)} (default: python + every artifact)")
-    p.add_argument("--pipeline-backend", choices=PIPELINE_BACKENDS, default="ort", help="backend of the Python model")
+    p.add_argument("--pipeline-backend", choices=PIPELINE_BACKENDS, default="ort", help="backend of the Python model (auto: the fastest for the bundle, measured on the server when the model loads, then cached)")
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32", help="precision of the Python model")
     p.add_argument("--max-batch", type=int, default=8, help="max_batch_size (dynamic batching merges up to this)")
     p.add_argument("--queue-delay-us", type=int, default=2000, help="dynamic batcher's max queue delay (µs)")

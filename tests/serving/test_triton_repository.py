@@ -136,3 +136,38 @@ print('ok')
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+@pytest.mark.skipif(not has("onnxruntime"), reason="needs onnxruntime")
+def test_python_model_on_backend_auto_measures_at_load_and_serves_what_it_picked(can_bundle, tmp_path, monkeypatch,
+                                                                                 capsys):
+    """The Python model's `initialize` as Triton calls it (no server: execute needs Triton's stub), backend auto."""
+    import json
+
+    import numpy as np
+
+    from fastip.pipeline import open_pipeline
+    from fastip.serving.triton.python_model import TritonPythonModel
+
+    monkeypatch.setenv("FASTIP_CACHE_DIR", str(tmp_path / "cache"))
+    write_repository([can_bundle], tmp_path / "repo", kinds=[], pipeline_backend="auto",
+                     options=ServingOptions(threads=1))
+    config_path = tmp_path / "repo" / "can24" / "config.pbtxt"
+    python = parse_config(config_path)
+    assert python.parameters["fastip_backend"].string_value == "auto"
+    parameters = {k: {"string_value": v.string_value} for k, v in python.parameters.items()}
+    args = {"model_config": json.dumps({"parameters": parameters, "max_batch_size": python.max_batch_size}),
+            "model_repository": str(tmp_path / "repo" / "can24"), "model_version": "1", "model_name": "can24"}
+    model = TritonPythonModel()
+    model.initialize(args)
+    choice = model.pipeline.session.choice
+    assert "backend auto chose " in capsys.readouterr().err
+    assert choice.chosen.backend in ("ort", "openvino") and list((tmp_path / "cache" / "auto").glob("*.json"))
+    image = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    got = model._run([image])[0]  # what execute() runs on a request's images
+    with open_pipeline(tmp_path / "repo" / "can24" / "1" / "bundle", "ort", threads=1) as reference:
+        want = reference(image)
+    assert np.abs(got.astype(int) - want).max() <= 1  # the backends agree to a rounding step of the uint8 output
+    again = TritonPythonModel()  # a second load (another instance, a restart) reads the cached choice
+    again.initialize(args)
+    assert again.pipeline.session.choice.key == choice.key and again.pipeline.session.choice.chosen == choice.chosen

@@ -8,6 +8,7 @@ the dynamic batcher gathered; images of one size (any size for detectors, which 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ class TritonPythonModel:
         if backend == "openvino":
             options["hint"] = params.get("fastip_ov_hint", "latency")
         self.pipeline = open_pipeline(bundle, backend, **options)
+        choice = getattr(self.pipeline.session, "choice", None)
+        if choice is not None:  # backend auto: measured (or read from its cache) on this server at load; say what won
+            print(f"fastip: {args.get('model_name', 'model')}: backend auto chose {choice.reason}", file=sys.stderr, flush=True)
         self.detector = not isinstance(self.pipeline, ImagePipeline)
         self.max_batch = max(1, int(config.get("max_batch_size", 1)))
 

@@ -32,7 +32,7 @@ KINDS = ("python", "onnxruntime", "openvino", "tensorrt")
 _NEEDS = {"onnxruntime": ("onnx", "ONNX model", "fastip-export ... --target onnx"),
           "openvino": ("openvino", "OpenVINO IR", "fastip-export ... --target openvino"),
           "tensorrt": ("engine", "TensorRT engine", "fastip-export ... --target trt on the GPU machine")}
-PIPELINE_BACKENDS = ("ort", "openvino")
+PIPELINE_BACKENDS = ("ort", "openvino", "auto")  # auto: the fastest measured on the serving machine at load
 MODEL_PY = '"""Triton Python-backend entry: fastip\'s pipeline over the bundle in ./bundle."""\n\n' \
            "from fastip.serving.triton.python_model import TritonPythonModel  # noqa: F401\n"
 
