@@ -50,6 +50,14 @@ def git_revision() -> str | None:
         return None
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def memory_total_gib() -> float | None:
     """Physical memory in GiB where the OS tells."""
     try:
@@ -67,7 +75,7 @@ def collect_environment() -> dict[str, Any]:
             versions[key] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             continue
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    usable = usable_cpus()
     return {
         "cpu_model": cpu["model"],
         "cpu_flags": cpu["flags"],

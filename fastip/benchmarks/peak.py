@@ -8,9 +8,8 @@ are kept. It runs in a fresh worker pinned to the benchmarked thread count.
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -41,21 +40,13 @@ def measure_peak(threads: int | None = None, *, seconds: float = PEAK_SECONDS, s
     gemm = measure_gemm(threads, seconds=seconds, size=size)
     if not fma:
         return gemm
-    from fastip.benchmarks.environment import cpu_info
+    from fastip.benchmarks.environment import cpu_info, usable_cpus
     from fastip.benchmarks.fma import measure_fma
 
-    loop = measure_fma(threads or _usable_cpus(), cpu_info()["flags"], seconds=seconds)
+    loop = measure_fma(threads or usable_cpus(), cpu_info()["flags"], seconds=seconds)
     if loop is None or loop[0] <= gemm.gflop_per_s:
-        return Peak(**{**gemm.__dict__, "fma_gflop_per_s": loop[0] if loop else None})
-    return Peak(gflop_per_s=loop[0], threads=threads, method=loop[1], runs=gemm.runs,
-                gemm_gflop_per_s=gemm.gflop_per_s, fma_gflop_per_s=loop[0])
-
-
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        return replace(gemm, fma_gflop_per_s=loop[0] if loop else None)
+    return replace(gemm, gflop_per_s=loop[0], method=loop[1], fma_gflop_per_s=loop[0])
 
 
 def measure_gemm(threads: int | None = None, *, seconds: float = PEAK_SECONDS, size: int = GEMM_SIZE) -> Peak:

@@ -1,5 +1,6 @@
-"""The shipping rule for CAN weights, applied to index.json: a weight that does no better than returning the
-input unchanged does not ship; it is withdrawn (file removed) and its index entry says why."""
+"""The shipping rule for CAN weights (fastip.train.evaluate.failures), applied to index.json: a weight below its
+operator's bar or no better than returning the input unchanged does not ship; it is withdrawn (file removed) and
+its index entry says why."""
 
 from __future__ import annotations
 
