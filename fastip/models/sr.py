@@ -78,6 +78,15 @@ def _edge_pad(x: torch.Tensor, r: int) -> torch.Tensor:
     return torch.cat([x[:, :, :, :1]] * r + [x] + [x[:, :, :, -1:]] * r, dim=3)
 
 
+def _with_skip(main: nn.Module, skip: BicubicSkip, scale: int | None = None):
+    """Receptive field of a network that adds `main` to the bicubic skip: the wider of the two branches, at `main`'s
+    scale unless given (fastip.tiling adds layers up in definition order, which fits chains only)."""
+    from fastip.tiling import ReceptiveField, receptive_field
+
+    field = receptive_field(main)
+    return ReceptiveField(max(field.radius, skip.radius), scale or field.scale, 1)
+
+
 class ESPCN(nn.Module):
     """Feature extraction at low resolution, then one sub-pixel convolution layer, added to a bicubic upsample."""
 
@@ -95,10 +104,7 @@ class ESPCN(nn.Module):
         return self.shuffle(self.body(x) + self.skip(x))
 
     def receptive_field(self):
-        """The wider of the two branches (fastip.tiling adds layers up in definition order, which fits chains only)."""
-        from fastip.tiling import ReceptiveField, receptive_field
-
-        return ReceptiveField(max(receptive_field(self.body).radius, self.skip.radius), self.shuffle.upscale_factor, 1)
+        return _with_skip(self.body, self.skip, self.shuffle.upscale_factor)
 
 
 class FSRCNN(nn.Module):
@@ -123,11 +129,7 @@ class FSRCNN(nn.Module):
         return SubPixelFSRCNN(self).eval()
 
     def receptive_field(self):
-        """The wider of the two branches (fastip.tiling adds layers up in definition order, which fits chains only)."""
-        from fastip.tiling import ReceptiveField, receptive_field
-
-        main = receptive_field(nn.Sequential(self.body, self.deconv))
-        return ReceptiveField(max(main.radius, self.skip.radius), main.scale, 1)
+        return _with_skip(nn.Sequential(self.body, self.deconv), self.skip)
 
 
 def subpixel_weights(deconv: nn.ConvTranspose2d) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -209,11 +211,7 @@ class EDSR(nn.Module):
         return self.tail(f) + self.shuffle(self.skip(x))
 
     def receptive_field(self):
-        """The wider of the two branches (fastip.tiling adds layers up in definition order, which fits chains only)."""
-        from fastip.tiling import ReceptiveField, receptive_field
-
-        main = receptive_field(nn.Sequential(self.head, self.body, self.tail))
-        return ReceptiveField(max(main.radius, self.skip.radius), main.scale, 1)
+        return _with_skip(nn.Sequential(self.head, self.body, self.tail), self.skip)
 
 
 def _sr_io(scale: int) -> ImageIO:
