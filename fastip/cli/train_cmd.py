@@ -14,6 +14,7 @@ EPILOG = """examples:
   fastip-train can24 --evaluate rof --record                 # ... into index.json; withdraws it if it fails the rule
   fastip-train can24 --operator rof --qat --from-weights rof --steps 2000 --threads 1 -o weights/can24_rof_qat.pt
   fastip-train espcn_x2 --threads 1 -o espcn_x2.safetensors   # the shipped weight's recipe (samples+photos)
+  fastip-train can24 --recipe rof -o can24_rof.safetensors   # any shipped weight's recorded recipe, by name
 
 --data samples trains on the bundled natural images; held-out metrics use grace_hopper and china
 (or --val FOLDER). --data photos / samples+photos add the photographs of `fastip data fetch` (whole and in
@@ -44,6 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Add the training arguments to `parser`."""
     parser.add_argument("model", help="can24/can32 (with --operator) or an SR model such as fsrcnn_x2, espcn_x4")
     parser.add_argument("-o", "--out", help="weight file to write (.pt or .safetensors); required to train")
+    parser.add_argument("--recipe", metavar="WEIGHTS",
+                        help="repeat the recipe of this shipped weight of MODEL (its recorded data, operator, steps, ...); flags given override it")
     parser.add_argument("--evaluate", metavar="WEIGHTS",
                         help="CAN only: measure these weights (a shipped name or a file) under the shipping rule instead of training")
     parser.add_argument("--record", action="store_true",
@@ -58,22 +61,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop", type=int, help="crop side in input pixels (default: whole images for CAN, 32 for SR; >= --max-side means whole images)")
     parser.add_argument("--lr", type=float, help="initial Adam learning rate (paper: 1e-4; default 1e-3, --qat 1e-4, SR: the recipe's)")
     parser.add_argument("--lr-final", type=float, help="learning rate reached by cosine decay at the last step (default 1e-5, --qat 1e-6, SR: the recipe's)")
-    parser.add_argument("--norm", choices=("none", "shift", "batch", "instance"), default="none",
+    parser.add_argument("--norm", choices=("none", "shift", "batch", "instance"),
                         help="CAN only: norm while training; `none` (no norm) and `shift` (no norm, a learned per-channel "
                              "shift) are saved as the equivalent batch-norm CAN")
     parser.add_argument("--max-side", type=int, help="longest image side (default 320 for CAN, 640 for SR)")
-    parser.add_argument("--variants", type=int, default=0,
+    parser.add_argument("--variants", type=int,
                         help="CAN only: photometric variants per training image (1: + tone/colour change, 2: + haze)")
-    parser.add_argument("--windows", type=int, default=0,
+    parser.add_argument("--windows", type=int,
                         help="CAN only: random windows per training image, each a training image of its own")
-    parser.add_argument("--synthetic", type=int, default=0,
+    parser.add_argument("--synthetic", type=int,
                         help="CAN only: dead-leaves images (textured occluding discs) added to the training images")
-    parser.add_argument("--loss", choices=("mse", "gradient"), default="mse",
+    parser.add_argument("--loss", choices=("mse", "gradient"),
                         help="CAN only: mse (the paper's) or gradient (+ MSE of horizontal/vertical differences)")
-    parser.add_argument("--context", action="store_true",
+    parser.add_argument("--context", action="store_true", default=None,
                         help="CAN only: add a global-context branch (pooled features fed back; exports to plain ONNX)")
     parser.add_argument("--cache", help="CAN only: directory for cached operator targets (default ~/.cache/fastip/targets)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for initialisation and crop sampling")
+    parser.add_argument("--seed", type=int, help="seed for initialisation and crop sampling (default 0)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
     parser.add_argument("--checkpoint-every", type=int, default=250, help="steps between checkpoints")
     parser.add_argument("--eval-every", type=int, help="steps between held-out evaluations (default 250)")
@@ -81,12 +84,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="seconds between progress lines (step, loss, step/s, ETA)")
     parser.add_argument("--resume", action="store_true", help="continue from the -o file and its .state.pt")
     qat = parser.add_argument_group("quantization-aware fine-tuning (CAN)")
-    qat.add_argument("--qat", action="store_true", help="fine-tune --from-weights through their INT8 Q/DQ graph (fake quantization)")
+    qat.add_argument("--qat", action="store_true", default=None, help="fine-tune --from-weights through their INT8 Q/DQ graph (fake quantization)")
     qat.add_argument("--from-weights", help="--qat: the shipped weight name (or file) to start from, e.g. rof")
-    qat.add_argument("--qat-candidate", default="u8-per-channel", help="--qat: the gate candidate whose Q/DQ scheme to copy")
-    qat.add_argument("--qat-float-layers", default="", help="--qat: comma-separated weight layers (ONNX node names) kept float")
-    qat.add_argument("--distill", type=float, default=0.9, help="--qat: share of the loss on the FP32 model's output (rest: the operator)")
-    qat.add_argument("--recalibrate-every", type=int, default=250, help="--qat: steps between re-collecting activation ranges")
+    qat.add_argument("--qat-candidate", help="--qat: the gate candidate whose Q/DQ scheme to copy (default u8-per-channel)")
+    qat.add_argument("--qat-float-layers", help="--qat: comma-separated weight layers (ONNX node names) kept float")
+    qat.add_argument("--distill", type=float, help="--qat: share of the loss on the FP32 model's output (rest: the operator; default 0.9)")
+    qat.add_argument("--recalibrate-every", type=int, help="--qat: steps between re-collecting activation ranges (default 250)")
     qat.add_argument("--calib", help="--qat: folder of calibration images (default: the bundled samples, as fastip-export)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
@@ -99,10 +102,15 @@ def run(args: argparse.Namespace) -> int:
     from fastip.train import TrainConfig, train_can, train_sr
     from fastip.train.data import NAMED_SETS
     from fastip.train.loop import FAMILY_DEFAULTS, stderr_progress
+    from fastip.train.recipes import command, resolve
     from fastip.train.sr import DATA as SR_DATA
     from fastip.train.sr import recipe as sr_recipe
 
     spec = models.get(args.model)
+    if args.recipe and (args.evaluate or args.record):
+        raise InputError("--recipe trains; --evaluate measures: give one of them")
+    resolved = resolve(args.model, vars(args), args.recipe)
+    vars(args).update(resolved)
     if args.evaluate or args.record:
         return evaluate(args, spec)
     if not args.out:
@@ -121,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
                  progress_every=args.progress_every, resume=args.resume)
     config = TrainConfig.for_family(spec.family, **{**recipe, **{k: v for k, v in given.items() if v is not None}})
     progress = quiet if args.quiet else stderr_progress
+    if args.recipe:
+        progress(f"recipe of {args.model} {args.recipe}: {command(args.model, resolved)}")
     val = args.val or (data if data in NAMED_SETS else "samples")
     if args.qat:
         result = _qat(args, config, data, val, max_side, progress)

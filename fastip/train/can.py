@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from fastip.errors import InputError
-from fastip.train.data import NamedImage, downscale, load_images, photometric_variant, random_crops
+from fastip.train.data import NamedImage, data_set_name, downscale, load_images, photometric_variant, random_crops
 from fastip.train.loop import Progress, Task, TrainConfig, TrainResult, fit, stderr_progress
 from fastip.train.metrics import mean_metrics, to_uint8
 from fastip.train.synthetic import synthetic_images
@@ -180,7 +180,7 @@ def train_can(model: str, operator: str, data: str | os.PathLike, out: str | os.
     result = TrainResult(out=out, model=model, steps=steps, seconds=round(seconds, 1), loss=last_loss, metrics=metrics,
                          evaluated_on=tuple(i.name for i in held),
                          params={"operator": operator, "operator_params": params, "norm": norm,
-                                 "data": [i.name for i in photos],
+                                 "data": [i.name for i in photos], "data_set": data_set_name(data),
                                  "max_side": max_side, "resolutions": list(RESOLUTIONS), "variants": variants, "windows": windows, "synthetic": synthetic, "crop": crop,
                                  "batch": config.batch, "lr": config.lr, "lr_final": config.lr_final,
                                  "seed": config.seed, "threads": config.threads, "loss": loss, "context": context})

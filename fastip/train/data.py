@@ -94,6 +94,11 @@ def _photo_images(held_out: bool, crop_side: int) -> list[NamedImage]:
     return images
 
 
+def data_set_name(data: str | os.PathLike) -> str | None:
+    """The named set `data` is (recorded with a run, so that its recipe can be repeated), or None for a folder."""
+    return str(data) if str(data) in NAMED_SETS else None
+
+
 def load_images(data: str | os.PathLike, *, held_out: bool = False, crop_side: int = PHOTO_CROP) -> list[NamedImage]:
     """Images of `data`: a folder; `samples` = the bundled training or held-out split; `samples+grey` = the training
     split and 8 greyscale photographs; `photos` = the fetched photographs' training split, each whole and as

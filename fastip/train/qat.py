@@ -154,7 +154,7 @@ def train_qat(model: str, operator: str, from_weights: str, data: str | os.PathL
 
     from fastip import operators
     from fastip.train.can import RESOLUTIONS, _pairs, held_out_metrics
-    from fastip.train.data import load_images, random_crops
+    from fastip.train.data import data_set_name, load_images, random_crops
     from fastip.train.targets import TargetCache
 
     config = config or TrainConfig.for_family("can", lr=1e-4, lr_final=1e-6)
@@ -212,7 +212,7 @@ def train_qat(model: str, operator: str, from_weights: str, data: str | os.PathL
     result = TrainResult(out=out, model=model, steps=steps, seconds=round(seconds, 1), loss=last_loss, metrics=metrics,
                          evaluated_on=tuple(i.name for i in held),
                          params={"operator": operator, "operator_params": params, "norm": norm,
-                                 "data": [i.name for i in photos], "max_side": max_side,
+                                 "data": [i.name for i in photos], "data_set": data_set_name(data), "max_side": max_side,
                                  "resolutions": list(RESOLUTIONS), "crop": crop, "batch": config.batch,
                                  "lr": config.lr, "lr_final": config.lr_final, "seed": config.seed,
                                  "threads": config.threads,
