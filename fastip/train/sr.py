@@ -25,7 +25,7 @@ DATA = "samples+photos"
 # The recipe of each shipped SR weight: fastip-train's defaults for the model (any flag overrides its field).
 RECIPES = {
     "espcn_x2": {"steps": 16000, "batch": 16, "crop": 32, "lr": 1e-3, "lr_final": 1e-5, "eval_every": 4000},
-    "espcn_x4": {"steps": 2000, "batch": 16, "crop": 24, "lr": 1e-3, "lr_final": 1e-5, "eval_every": 1000},
+    "espcn_x4": {"steps": 8000, "batch": 16, "crop": 24, "lr": 1e-3, "lr_final": 1e-5, "eval_every": 4000},
     "fsrcnn_x2": {"steps": 3000, "batch": 16, "crop": 32, "lr": 1e-3, "lr_final": 1e-5, "eval_every": 1000},
     "fsrcnn_x4": {"steps": 2000, "batch": 16, "crop": 24, "lr": 1e-3, "lr_final": 1e-5, "eval_every": 1000},
     "edsr_baseline_x2": {"steps": 6000, "batch": 4, "crop": 24, "lr": 3e-4, "lr_final": 1e-6, "eval_every": 2000},
