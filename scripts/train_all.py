@@ -159,10 +159,10 @@ def table(cache: Path) -> int:
         p, ev = e["params"], e["evaluation"]
         small, large = ev.get("320px"), ev.get("1280px")
         worst = ev.get(f"{rule_size(e['model'])}px") or small or large  # at the size the rule holds it to
-        data = p.get("data") if isinstance(p.get("data"), str) else f"{len(p.get('data', []))} images" if p.get("data") else "-"
+        data = p.get("data_set") or p.get("data") if isinstance(p.get("data_set") or p.get("data"), str) else f"{len(p.get('data', []))} images" if p.get("data") else "-"
         data += f" + {p['synthetic']} dead leaves" if p.get("synthetic") else ""
-        cells = [f"{m['psnr']:.2f} / {m['ssim']:.3f}" if m else "-" for m in (small, large)]
-        unchanged = " / ".join(f"{m['input_psnr']:.2f}" if m else "-" for m in (small, large))
+        cells = [f"{m['psnr']:.2f} / {m['ssim']:.3f}" if m and "psnr" in m else "-" for m in (small, large)]  # stopped early: no mean
+        unchanged = " / ".join(f"{m['input_psnr']:.2f}" if m and "input_psnr" in m else "-" for m in (small, large))
         shipped = f"withdrawn (rule at {rule_size(e['model'])} px)" if e.get("withdrawn") else "yes"
         seconds = p.get("train_seconds")
         print(f"| {e['model']} `{e['name']}` | {data} | {p.get('steps', 0):,} | "
