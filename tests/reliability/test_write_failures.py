@@ -122,6 +122,7 @@ from fastip import bundle as bundle_module
 from fastip.bundle import Bundle
 from tests.reliability.test_write_failures import _leftovers, _write
 
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a runner started under nohup hands SIGINT down ignored
 root = Path(sys.argv[1])
 _write(root / "b", "old")
 sync = bundle_module._fsync_dir
